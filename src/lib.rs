@@ -1,1 +1,14 @@
+//! sponsorgate: GitHub sign-in, a sponsorship check, and preferences in Redis
+//! that persist (mirrored to a durable remote Redis) for sponsors only.
 
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod github;
+pub mod metrics;
+pub mod routes;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod sync_glue;
+pub mod telemetry;

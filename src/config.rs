@@ -1,0 +1,329 @@
+//! Every setting, parsed once at start (SPEC §2). Nothing reads the environment later.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+/// A value that must never reach a log line: Debug and Display print `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A configuration problem, named after the variable that caused it.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn problem(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GithubSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub web_url: Url,
+    pub api_url: Url,
+    pub graphql_url: Url,
+    pub timeout: Duration,
+    /// `SPONSORS_TOKEN`: a maintainer token for periodic re-verification.
+    pub sponsors_token: Option<Secret>,
+    pub sponsors_refresh: Duration,
+    pub webhook_secret: Option<Secret>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub public_url: Url,
+    pub sponsorable: String,
+    pub sponsor_min_monthly_usd: u64,
+    pub sponsor_grace: Duration,
+    /// `None` for commands that never talk to GitHub (`sync`).
+    pub github: Option<GithubSettings>,
+    pub redis_url: Secret,
+    pub enterprise_redis_url: Option<Secret>,
+    /// 64+ bytes; `None`: a random key per process.
+    pub session_key: Option<Vec<u8>>,
+    pub ephemeral_ttl_secs: u64,
+    pub quota_sponsor: u64,
+    pub quota_free: u64,
+    pub remote_timeout: Duration,
+    pub sync_reconcile: Duration,
+}
+
+/// Which command is starting: `sync` needs no GitHub settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    Everything,
+    RedisOnly,
+}
+
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    /// Set and not blank.
+    fn get(&self, var: &'static str) -> Option<&str> {
+        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str, what: &str) -> Result<&str, ConfigError> {
+        self.get(var)
+            .ok_or_else(|| problem(var, format!("is required ({what})")))
+    }
+
+    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T, what: &str) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| problem(var, format!("{raw:?} is not {what}: {e}"))),
+        }
+    }
+
+    fn url(&self, var: &'static str, default: &str) -> Result<Url, ConfigError> {
+        let raw = self.get(var).unwrap_or(default);
+        let url = Url::parse(raw).map_err(|e| problem(var, format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(problem(var, "must be an http:// or https:// URL"));
+        }
+        Ok(url)
+    }
+
+    fn redis_url(&self, var: &'static str, raw: &str) -> Result<Secret, ConfigError> {
+        // Parse without echoing the value: it may carry a password.
+        let url = Url::parse(raw).map_err(|_| problem(var, "is not a redis:// or rediss:// URL"))?;
+        if !matches!(url.scheme(), "redis" | "rediss") {
+            return Err(problem(var, "must start with redis:// or rediss://"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(problem(var, "has no host"));
+        }
+        Ok(Secret::new(raw))
+    }
+}
+
+impl Config {
+    /// Reads the process environment (after `.env` was loaded into it).
+    pub fn from_env(needs: Needs) -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect(), needs)
+    }
+
+    pub fn from_map(map: &HashMap<String, String>, needs: Needs) -> Result<Self, ConfigError> {
+        let vars = Vars(map);
+        let public_url = vars.url("PUBLIC_URL", "http://localhost:8080")?;
+        let sponsorable = vars
+            .required("SPONSORABLE", "the GitHub login whose sponsors get sponsor features")?
+            .to_owned();
+        if !is_github_login(&sponsorable) {
+            return Err(problem("SPONSORABLE", format!("{sponsorable:?} is not a GitHub login")));
+        }
+        let github = match needs {
+            Needs::RedisOnly => None,
+            Needs::Everything => Some(GithubSettings {
+                client_id: vars.required("GITHUB_CLIENT_ID", "the OAuth app's client id")?.to_owned(),
+                client_secret: Secret::new(vars.required("GITHUB_CLIENT_SECRET", "the OAuth app's client secret")?),
+                web_url: vars.url("GITHUB_URL", "https://github.com")?,
+                api_url: vars.url("GITHUB_API_URL", "https://api.github.com")?,
+                graphql_url: vars.url("GITHUB_GRAPHQL_URL", "https://api.github.com/graphql")?,
+                timeout: Duration::from_secs(positive(&vars, "GITHUB_TIMEOUT_SECS", 10)?),
+                sponsors_token: vars.get("SPONSORS_TOKEN").map(Secret::new),
+                sponsors_refresh: Duration::from_secs(positive(&vars, "SPONSORS_REFRESH_SECS", 3600)?),
+                webhook_secret: vars.get("GITHUB_WEBHOOK_SECRET").map(Secret::new),
+            }),
+        };
+        let redis_raw = vars.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
+        let redis_url = vars.redis_url("REDIS_URL", redis_raw)?;
+        let enterprise_redis_url = match vars.get("ENTERPRISE_REDIS_URL") {
+            Some(raw) => Some(vars.redis_url("ENTERPRISE_REDIS_URL", raw)?),
+            None => None,
+        };
+        let session_key = match vars.get("SESSION_KEY") {
+            None => None,
+            Some(raw) => Some(decode_session_key(raw)?),
+        };
+        Ok(Self {
+            bind: vars.parse("BIND", SocketAddr::from(([127, 0, 0, 1], 8080)), "a socket address like 127.0.0.1:8080")?,
+            public_url,
+            sponsorable,
+            sponsor_min_monthly_usd: vars.parse("SPONSOR_MIN_MONTHLY_USD", 0, "a whole number of dollars")?,
+            sponsor_grace: Duration::from_secs(vars.parse("SPONSOR_GRACE_SECS", 0, "a whole number of seconds")?),
+            github,
+            redis_url,
+            enterprise_redis_url,
+            session_key,
+            ephemeral_ttl_secs: positive(&vars, "EPHEMERAL_TTL_SECS", 86_400)?,
+            quota_sponsor: positive(&vars, "QUOTA_SPONSOR", 100_000)?,
+            quota_free: positive(&vars, "QUOTA_FREE", 1_000)?,
+            remote_timeout: Duration::from_millis(positive(&vars, "REMOTE_TIMEOUT_MS", 500)?),
+            sync_reconcile: Duration::from_secs(positive(&vars, "SYNC_RECONCILE_SECS", 300)?),
+        })
+    }
+
+    /// `PUBLIC_URL/oauth2/callback`
+    pub fn redirect_url(&self) -> Url {
+        let mut url = self.public_url.clone();
+        let path = format!("{}/oauth2/callback", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url
+    }
+
+    /// Cookies are `Secure` when the service is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The public origin (`scheme://host[:port]`) that same-site requests carry.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+}
+
+fn positive(vars: &Vars<'_>, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+    let value: u64 = vars.parse(var, default, "a whole number")?;
+    if value == 0 {
+        return Err(problem(var, "must be greater than 0"));
+    }
+    Ok(value)
+}
+
+fn decode_session_key(raw: &str) -> Result<Vec<u8>, ConfigError> {
+    use base64::Engine as _;
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let bytes = engines
+        .iter()
+        .find_map(|e| e.decode(raw).ok())
+        .ok_or_else(|| problem("SESSION_KEY", "is not base64 (generate one with `openssl rand -base64 64`)"))?;
+    if bytes.len() < 64 {
+        return Err(problem(
+            "SESSION_KEY",
+            format!("decodes to {} bytes; at least 64 are needed (`openssl rand -base64 64`)", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// GitHub logins: 1–39 alphanumerics or single hyphens, not at either end.
+fn is_github_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("SPONSORABLE", "acme-org"),
+            ("GITHUB_CLIENT_ID", "id"),
+            ("GITHUB_CLIENT_SECRET", "shh"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map = base();
+        for (k, v) in pairs {
+            map.insert((*k).to_owned(), (*v).to_owned());
+        }
+        map
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let cfg = Config::from_map(&base(), Needs::Everything).unwrap();
+        assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.redirect_url().as_str(), "http://localhost:8080/oauth2/callback");
+        assert!(!cfg.secure_cookies());
+        assert_eq!(cfg.ephemeral_ttl_secs, 86_400);
+        assert_eq!((cfg.quota_sponsor, cfg.quota_free), (100_000, 1_000));
+        assert_eq!(cfg.remote_timeout, Duration::from_millis(500));
+        assert!(cfg.enterprise_redis_url.is_none());
+        let gh = cfg.github.unwrap();
+        assert_eq!(gh.api_url.as_str(), "https://api.github.com/");
+        assert_eq!(gh.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("BIND", "nope")], "BIND"),
+            (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
+            (&[("SPONSOR_MIN_MONTHLY_USD", "-1")], "SPONSOR_MIN_MONTHLY_USD"),
+            (&[("REDIS_URL", "http://x")], "REDIS_URL"),
+            (&[("ENTERPRISE_REDIS_URL", "nonsense")], "ENTERPRISE_REDIS_URL"),
+            (&[("SESSION_KEY", "c2hvcnQ=")], "SESSION_KEY"),
+            (&[("EPHEMERAL_TTL_SECS", "0")], "EPHEMERAL_TTL_SECS"),
+            (&[("REMOTE_TIMEOUT_MS", "soon")], "REMOTE_TIMEOUT_MS"),
+            (&[("SPONSORABLE", "bad login!")], "SPONSORABLE"),
+        ];
+        for (pairs, var) in cases {
+            let err = Config::from_map(&with(pairs), Needs::Everything).unwrap_err();
+            assert_eq!(err.var, *var, "{err}");
+        }
+        let mut missing = base();
+        missing.remove("GITHUB_CLIENT_SECRET");
+        let err = Config::from_map(&missing, Needs::Everything).unwrap_err();
+        assert_eq!(err.var, "GITHUB_CLIENT_SECRET");
+        assert!(Config::from_map(&missing, Needs::RedisOnly).is_ok());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_errors() {
+        let cfg = Config::from_map(
+            &with(&[("ENTERPRISE_REDIS_URL", "redis://:hunter2@remote:6379")]),
+            Needs::Everything,
+        )
+        .unwrap();
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("shh"), "{debug}");
+        let err = Config::from_map(&with(&[("REDIS_URL", "http://:hunter2@x")]), Needs::Everything).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        let cfg = Config::from_map(&with(&[("PUBLIC_URL", "https://gate.example.com/app/")]), Needs::Everything).unwrap();
+        assert!(cfg.secure_cookies());
+        assert_eq!(cfg.redirect_url().as_str(), "https://gate.example.com/app/oauth2/callback");
+        assert_eq!(cfg.public_origin(), "https://gate.example.com");
+    }
+}

@@ -1,0 +1,166 @@
+//! `POST /exclude`, `GET /exclusions`, `DELETE /exclusions/{id}`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::Serialize;
+use sponsorgate_sync::AddOutcome;
+use utoipa::ToSchema;
+
+use crate::error::{AppError, ErrorBody};
+use crate::session::CurrentUser;
+use crate::state::AppState;
+use crate::store::validate_node_id;
+
+/// Largest request body accepted anywhere (SPEC §3).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+#[derive(Serialize, ToSchema)]
+pub struct Excluded {
+    /// The node id that is now excluded.
+    id: String,
+    /// Whether the preference survives (sponsors) or expires after `EPHEMERAL_TTL_SECS`.
+    persistent: bool,
+    /// How many node ids the user excludes now.
+    count: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Exclusions {
+    ids: Vec<String>,
+    persistent: bool,
+}
+
+/// The body of `POST /exclude`: `{"id": "..."}` as JSON, or `id=...` as a form.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ExcludeRequest {
+    /// A node id: 1 to 256 bytes of UTF-8 without control characters.
+    id: String,
+}
+
+/// The node id from a JSON or form body, plus whether a browser form sent it
+/// (it is then answered with a redirect back to the page).
+pub struct ExcludeBody {
+    pub id: String,
+    pub from_form: bool,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ExcludeBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge { limit: BODY_LIMIT }
+            } else {
+                AppError::bad_request("unreadable_body", "the request body could not be read")
+            }
+        })?;
+        // An empty body is a malformed request whatever it claims to be.
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(AppError::bad_request("missing_body", "the request has no body; send {\"id\": \"...\"}"));
+        }
+        if content_type == "application/json" || content_type.ends_with("+json") {
+            parse_json(&body).map(|id| ExcludeBody { id, from_form: false })
+        } else if content_type == "application/x-www-form-urlencoded" {
+            parse_form(&body).map(|id| ExcludeBody { id, from_form: true })
+        } else {
+            Err(AppError::UnsupportedMediaType)
+        }
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<String, AppError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| AppError::bad_request("malformed_request", "the body must be a JSON object"))?;
+    match object.get("id") {
+        None => Err(AppError::bad_request("missing_field", "the body has no \"id\" field")),
+        Some(serde_json::Value::String(id)) => Ok(id.clone()),
+        Some(_) => Err(AppError::invalid("invalid_id", "id must be a string")),
+    }
+}
+
+fn parse_form(body: &[u8]) -> Result<String, AppError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(AppError::bad_request("malformed_form", "the form body is not UTF-8"));
+    }
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| AppError::bad_request("missing_field", "the form has no id field"))
+}
+
+/// Add a node id to the signed-in user's exclusions.
+#[utoipa::path(post, path = "/exclude", tag = "preferences",
+    request_body(content = ExcludeRequest, content_type = "application/json",
+        description = "Also accepted as application/x-www-form-urlencoded (`id=...`)."),
+    responses(
+        (status = 200, body = Excluded),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn exclude(State(state): State<AppState>, user: CurrentUser, body: ExcludeBody) -> Result<Response, AppError> {
+    validate_node_id(&body.id)?;
+    match state.store.add_exclusion(user.0, &body.id).await? {
+        AddOutcome::QuotaExceeded { limit } => Err(AppError::QuotaExceeded { limit }),
+        AddOutcome::Added { count, sponsor, .. } => {
+            if body.from_form {
+                return Ok(Redirect::to("/").into_response());
+            }
+            Ok(Json(Excluded {
+                id: body.id,
+                persistent: sponsor,
+                count,
+            })
+            .into_response())
+        }
+    }
+}
+
+/// The signed-in user's excluded node ids.
+#[utoipa::path(get, path = "/exclusions", tag = "preferences",
+    responses((status = 200, body = Exclusions), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Exclusions>, AppError> {
+    let (ids, persistent) = state.store.exclusions(user.0).await?;
+    Ok(Json(Exclusions { ids, persistent }))
+}
+
+/// Remove one node id (204 also when it was not there).
+#[utoipa::path(delete, path = "/exclusions/{id}", tag = "preferences",
+    params(("id" = String, Path, description = "The node id, percent-encoded")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    validate_node_id(&id)?;
+    state.store.remove_exclusion(user.0, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /exclusions/{id}/delete`: the same removal for HTML forms, which
+/// cannot send DELETE; answers with a redirect back to the page.
+pub async fn remove_from_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    _headers: HeaderMap,
+) -> Result<Redirect, AppError> {
+    validate_node_id(&id)?;
+    state.store.remove_exclusion(user.0, &id).await?;
+    Ok(Redirect::to("/"))
+}

@@ -1,0 +1,20 @@
+//! Logging. `RUST_LOG` picks the level (read once at start); `LOG_FORMAT=json`
+//! switches to JSON lines. Secrets never reach a log line: request spans carry
+//! the path only, never the query string or headers.
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter};
+
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("sponsorgate=info,sponsorgate_sync=info,tower_http=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry.with(fmt::layer().json().with_writer(std::io::stderr)).try_init()
+    } else {
+        registry.with(fmt::layer().with_writer(std::io::stderr)).try_init()
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}

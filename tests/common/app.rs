@@ -1,0 +1,197 @@
+//! `TestApp`: a real sponsorgate on a free port, with its own local Redis,
+//! optionally a password-protected remote Redis, and the fake GitHub.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use github_sim::{GithubSim, SimOptions};
+use reqwest::header::{ACCEPT, LOCATION};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use sponsorgate::app::Running;
+use sponsorgate::config::{Config, Needs};
+
+use super::redis::RedisServer;
+
+pub const REMOTE_PASSWORD: &str = "remote-secret-pw";
+
+pub struct TestAppBuilder {
+    vars: HashMap<String, String>,
+    with_remote: bool,
+    run_worker: bool,
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub local: RedisServer,
+    pub remote: Option<RedisServer>,
+    pub sim: GithubSim,
+    pub config: Config,
+    running: Option<Running>,
+}
+
+/// A signed-in browser-like client.
+pub struct SignedIn {
+    pub client: reqwest::Client,
+    pub id: u64,
+    pub body: Value,
+}
+
+impl TestAppBuilder {
+    pub fn var(mut self, key: &str, value: impl ToString) -> Self {
+        self.vars.insert(key.to_owned(), value.to_string());
+        self
+    }
+
+    pub fn sponsorable(self, login: &str) -> Self {
+        self.var("SPONSORABLE", login)
+    }
+
+    /// Adds a password-protected remote Redis (sync on).
+    pub fn with_remote(mut self) -> Self {
+        self.with_remote = true;
+        self
+    }
+
+    /// Serve without the in-process worker (tests drive sync steps themselves).
+    pub fn without_worker(mut self) -> Self {
+        self.run_worker = false;
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let sim = GithubSim::start(SimOptions::default()).await.expect("start fake GitHub");
+        let local = RedisServer::start();
+        let remote = self.with_remote.then(|| RedisServer::start_with_password(REMOTE_PASSWORD));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let url = format!("http://{addr}");
+        let defaults = SimOptions::default();
+        let mut vars: HashMap<String, String> = [
+            ("PUBLIC_URL", url.clone()),
+            ("SPONSORABLE", "acme-org".to_owned()),
+            ("GITHUB_CLIENT_ID", defaults.client_id.clone()),
+            ("GITHUB_CLIENT_SECRET", defaults.client_secret.clone()),
+            ("GITHUB_URL", sim.url()),
+            ("GITHUB_API_URL", sim.url()),
+            ("GITHUB_GRAPHQL_URL", format!("{}/graphql", sim.url())),
+            ("GITHUB_TIMEOUT_SECS", "2".to_owned()),
+            ("REDIS_URL", local.url()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(remote) = &remote {
+            vars.insert("ENTERPRISE_REDIS_URL".into(), remote.url());
+        }
+        vars.extend(self.vars);
+        let config = Config::from_map(&vars, Needs::Everything).expect("test config");
+        let running = sponsorgate::app::start(config.clone(), listener, self.run_worker)
+            .await
+            .expect("start sponsorgate");
+        TestApp {
+            url,
+            local,
+            remote,
+            sim,
+            config,
+            running: Some(running),
+        }
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            vars: HashMap::new(),
+            with_remote: false,
+            run_worker: true,
+        }
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::builder().start().await
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// A client like a browser: keeps cookies, does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client")
+    }
+
+    /// `GET /login` with `client`; returns the GitHub authorize URL.
+    pub async fn begin_login(&self, client: &reqwest::Client) -> String {
+        let response = client.get(self.at("/login")).send().await.expect("GET /login");
+        assert_eq!(response.status(), 302, "GET /login");
+        location(&response)
+    }
+
+    /// Goes through the fake GitHub's authorize page as `login` and returns
+    /// the callback URL GitHub sends the browser back to.
+    pub async fn authorize_at_github(&self, client: &reqwest::Client, authorize_url: &str, login: &str) -> String {
+        let response = client
+            .get(format!("{authorize_url}&sim_user={login}"))
+            .send()
+            .await
+            .expect("GET authorize");
+        assert_eq!(response.status(), 302, "fake GitHub authorize");
+        location(&response)
+    }
+
+    /// The whole web flow as `login`, ending with the JSON answer of the callback.
+    pub async fn sign_in(&self, login: &str) -> SignedIn {
+        let client = self.client();
+        let authorize = self.begin_login(&client).await;
+        let callback = self.authorize_at_github(&client, &authorize, login).await;
+        let response = client
+            .get(callback)
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .expect("GET callback");
+        let status = response.status();
+        let body: Value = response.json().await.expect("callback JSON");
+        assert_eq!(status, 200, "sign-in as {login}: {body}");
+        let id = body["id"].as_u64().expect("id");
+        SignedIn { client, id, body }
+    }
+
+    pub fn local_conn(&self) -> ::redis::Connection {
+        self.local.conn()
+    }
+
+    pub fn remote_conn(&self) -> ::redis::Connection {
+        self.remote.as_ref().expect("app has no remote").conn()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("Location header")
+        .to_owned()
+}
+
+/// Status and JSON body, for one-line assertions.
+pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}

@@ -1,0 +1,29 @@
+//! Shared helpers: throwaway Redis servers, a TCP proxy for outages, the fake
+//! GitHub, and a `TestApp` builder that wires them to a real sponsorgate.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod redis;
+
+pub use app::{SignedIn, TestApp, TestAppBuilder};
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, or panics after `limit` with `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,256 @@
+//! Static checks before execution, with GitHub's (graphql-ruby's) messages:
+//! unknown fields/arguments/types/fragments, selections on leaves and
+//! unions, variables, and the `read:user` scope on sponsorship details.
+
+use std::collections::HashSet;
+
+use graphql_parser::query::{Field, Selection, SelectionSet, TypeCondition, Value};
+use serde_json::{json, Value as Json};
+
+use super::exec::{locations, Fragments};
+use super::schema::{self, possible_types, Kind};
+use crate::state::has_scope;
+
+/// Sponsorship fields that need `read:user` (or `user`).
+const DETAIL_FIELDS: &[&str] = &[
+    "createdAt",
+    "isOneTimePayment",
+    "privacyLevel",
+    "tier",
+    "tierSelectedAt",
+];
+
+pub(crate) struct Validator<'a, 'f> {
+    pub fragments: &'f Fragments<'a>,
+    /// `query` or `query Name`, the first element of error paths.
+    pub label: String,
+    /// `Name` or `anonymous query`, used in variable messages.
+    pub op_name: String,
+    pub declared: HashSet<&'a str>,
+    pub scopes: &'f [String],
+    pub errors: Vec<Json>,
+    pub scope_errors: Vec<Json>,
+    used_vars: HashSet<&'a str>,
+    used_fragments: HashSet<&'a str>,
+    stack: Vec<&'a str>,
+}
+
+fn error(path: &[String], code: &str, extra: Json, pos: graphql_parser::Pos, message: String) -> Json {
+    let mut extensions = json!({"code": code});
+    if let (Some(ext), Json::Object(more)) = (extensions.as_object_mut(), extra) {
+        ext.extend(more);
+    }
+    json!({"path": path, "extensions": extensions, "locations": locations(pos), "message": message})
+}
+
+impl<'a, 'f> Validator<'a, 'f> {
+    pub fn new(
+        fragments: &'f Fragments<'a>,
+        label: String,
+        op_name: String,
+        declared: HashSet<&'a str>,
+        scopes: &'f [String],
+    ) -> Self {
+        Validator {
+            fragments,
+            label,
+            op_name,
+            declared,
+            scopes,
+            errors: Vec::new(),
+            scope_errors: Vec::new(),
+            used_vars: HashSet::new(),
+            used_fragments: HashSet::new(),
+            stack: Vec::new(),
+        }
+    }
+
+    /// Validates the operation's root selection set, then unused variables
+    /// and fragments.
+    pub fn run(&mut self, root: &'a SelectionSet<'a, &'a str>, pos: graphql_parser::Pos) {
+        let mut path = vec![self.label.clone()];
+        self.selection_set("Query", root, &mut path);
+        let mut unused: Vec<&&str> = self.declared.difference(&self.used_vars).collect();
+        unused.sort();
+        for name in unused {
+            let message = format!("Variable ${name} is declared by {} but not used", self.op_name);
+            let extra = json!({"variableName": name});
+            self.errors.push(error(&path, "variableNotUsed", extra, pos, message));
+        }
+        let mut defined: Vec<_> = self.fragments.iter().collect();
+        defined.sort_by_key(|(name, _)| **name);
+        for (name, def) in defined {
+            if !self.used_fragments.contains(name) {
+                let message = format!("Fragment {name} was defined, but not used");
+                let extra = json!({"fragmentName": name});
+                let path = [format!("fragment {name}")];
+                let e = error(&path, "useAndDefineFragment", extra, def.position, message);
+                self.errors.push(e);
+            }
+        }
+    }
+
+    fn selection_set(&mut self, ty: &'static str, set: &'a SelectionSet<'a, &'a str>, path: &mut Vec<String>) {
+        for item in &set.items {
+            match item {
+                Selection::Field(field) => self.field(ty, field, path),
+                Selection::InlineFragment(frag) => {
+                    let cond = frag.type_condition.as_ref().map(|TypeCondition::On(t)| *t);
+                    let label = cond.map_or("...".to_string(), |c| format!("... on {c}"));
+                    path.push(label);
+                    if let Some(inner) = self.condition(ty, cond.unwrap_or(ty), frag.position, path) {
+                        self.selection_set(inner, &frag.selection_set, path);
+                    }
+                    path.pop();
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.fragment_name;
+                    self.used_fragments.insert(name);
+                    path.push(format!("... {name}"));
+                    match self.fragments.get(name).copied() {
+                        None => {
+                            let message = format!("Fragment {name} was used, but not defined");
+                            let extra = json!({"fragmentName": name});
+                            let e = error(path, "useAndDefineFragment", extra, spread.position, message);
+                            self.errors.push(e);
+                        }
+                        Some(_) if self.stack.contains(&name) => {
+                            let message = format!("Fragment {name} contains an infinite loop");
+                            let extra = json!({"fragmentName": name});
+                            let e = error(path, "infiniteLoop", extra, spread.position, message);
+                            self.errors.push(e);
+                        }
+                        Some(def) => {
+                            let TypeCondition::On(cond) = def.type_condition;
+                            if let Some(inner) = self.condition(ty, cond, spread.position, path) {
+                                self.stack.push(name);
+                                self.selection_set(inner, &def.selection_set, path);
+                                self.stack.pop();
+                            }
+                        }
+                    }
+                    path.pop();
+                }
+            }
+        }
+    }
+
+    /// Checks a fragment's type condition inside `parent`; returns the type
+    /// to validate the fragment's selections against.
+    fn condition(&mut self, parent: &str, cond: &str, pos: graphql_parser::Pos, path: &[String]) -> Option<&'static str> {
+        let Some((name, kind)) = schema::lookup(cond) else {
+            let message = format!("No such type {cond}, so it can't be a fragment condition");
+            self.errors.push(error(path, "undefinedType", json!({"typeName": cond}), pos, message));
+            return None;
+        };
+        if kind.is_leaf() {
+            let message = format!("Invalid fragment on type {cond} (must be Union, Interface or Object)");
+            let extra = json!({"typeName": cond});
+            self.errors.push(error(path, "fragmentOnNonCompositeType", extra, pos, message));
+            return None;
+        }
+        let overlap = possible_types(cond).iter().any(|t| possible_types(parent).contains(t));
+        if !overlap {
+            let message = format!("Fragment on {cond} can't be spread inside {parent}");
+            let extra = json!({"typeName": cond, "parentType": parent});
+            self.errors.push(error(path, "cannotSpreadFragment", extra, pos, message));
+            return None;
+        }
+        Some(name)
+    }
+
+    fn field(&mut self, ty: &'static str, field: &'a Field<'a, &'a str>, path: &mut Vec<String>) {
+        let key = field.alias.unwrap_or(field.name);
+        path.push(key.to_string());
+        for (_, value) in &field.arguments {
+            self.variables_in(value, field.position, path);
+        }
+        if field.name == "__typename" {
+            path.pop();
+            return;
+        }
+        let def = match schema::field(ty, field.name) {
+            Some(def) => def,
+            None if schema::kind(ty) == Some(Kind::Union) => {
+                let message = format!("Selections can't be made directly on unions (see selections on {ty})");
+                let extra = json!({"nodeName": ty});
+                self.errors.push(error(path, "selectionMismatch", extra, field.position, message));
+                path.pop();
+                return;
+            }
+            None => {
+                let message = format!("Field '{}' doesn't exist on type '{ty}'", field.name);
+                let extra = json!({"typeName": ty, "fieldName": field.name});
+                self.errors.push(error(path, "undefinedField", extra, field.position, message));
+                path.pop();
+                return;
+            }
+        };
+        for (name, _) in &field.arguments {
+            if !def.args.iter().any(|a| a.name == *name) {
+                let message = format!("Field '{}' doesn't accept argument '{name}'", field.name);
+                let extra = json!({"name": field.name, "typeName": "Field", "argumentName": name});
+                self.errors.push(error(path, "argumentNotAccepted", extra, field.position, message));
+            }
+        }
+        let missing: Vec<&str> = def
+            .args
+            .iter()
+            .filter(|a| a.required && !field.arguments.iter().any(|(n, _)| *n == a.name))
+            .map(|a| a.name)
+            .collect();
+        if !missing.is_empty() {
+            let list = missing.join(", ");
+            let message = format!("Field '{}' is missing required arguments: {list}", field.name);
+            let extra = json!({"className": "Field", "name": field.name, "arguments": list});
+            self.errors.push(error(path, "missingRequiredArguments", extra, field.position, message));
+        }
+        if ty == "Sponsorship" && DETAIL_FIELDS.contains(&field.name) && !has_scope(self.scopes, "read:user") {
+            let granted = self.scopes.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+            self.scope_errors.push(json!({
+                "type": "INSUFFICIENT_SCOPES",
+                "locations": locations(field.position),
+                "message": format!(
+                    "Your token has not been granted the required scopes to execute this query. The '{}' field requires one of the following scopes: ['read:user'], but your token has only been granted the: [{granted}] scopes. Please modify your token's scopes at: https://github.com/settings/tokens.",
+                    field.name
+                ),
+            }));
+        }
+        let leaf = schema::kind(def.ty).is_some_and(Kind::is_leaf);
+        let has_selections = !field.selection_set.items.is_empty();
+        if leaf && has_selections {
+            let message = format!(
+                "Selections can't be made on scalars (field '{}' returns {} but has selections [...])",
+                field.name, def.ty
+            );
+            let extra = json!({"nodeName": format!("field '{}'", field.name), "typeName": def.ty});
+            self.errors.push(error(path, "selectionMismatch", extra, field.position, message));
+        } else if !leaf && !has_selections {
+            let message = format!(
+                "Field must have selections (field '{}' returns {} but has no selections. Did you mean '{} {{ ... }}'?)",
+                field.name, def.ty, field.name
+            );
+            let extra = json!({"nodeName": format!("field '{}'", field.name), "typeName": def.ty});
+            self.errors.push(error(path, "selectionMismatch", extra, field.position, message));
+        } else if !leaf {
+            self.selection_set(def.ty, &field.selection_set, path);
+        }
+        path.pop();
+    }
+
+    fn variables_in(&mut self, value: &'a Value<'a, &'a str>, pos: graphql_parser::Pos, path: &[String]) {
+        match value {
+            Value::Variable(name) => {
+                self.used_vars.insert(name);
+                if !self.declared.contains(name) {
+                    let message = format!("Variable ${name} is used by {} but not declared", self.op_name);
+                    let extra = json!({"variableName": name});
+                    self.errors.push(error(path, "variableNotDefined", extra, pos, message));
+                }
+            }
+            Value::List(items) => items.iter().for_each(|v| self.variables_in(v, pos, path)),
+            Value::Object(map) => map.values().for_each(|v| self.variables_in(v, pos, path)),
+            _ => {}
+        }
+    }
+}
