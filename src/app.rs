@@ -24,7 +24,10 @@ pub enum StartError {
     #[error("{0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("local Redis: {0}")]
     Redis(String),
     #[error("sync worker: {0}")]
@@ -36,13 +39,15 @@ pub enum StartError {
 /// A connection manager that fails fast when the Redis is down, so requests
 /// answer 503 instead of hanging on reconnect attempts.
 pub fn local_connection(url: &str) -> Result<ConnectionManager, StartError> {
-    let client = redis::Client::open(url).map_err(|e| StartError::Redis(format!("{:?}", e.kind())))?;
+    let client =
+        redis::Client::open(url).map_err(|e| StartError::Redis(format!("{:?}", e.kind())))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
         .set_response_timeout(Some(Duration::from_secs(2)))
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(200));
-    ConnectionManager::new_lazy_with_config(client, config).map_err(|e| StartError::Redis(format!("{:?}", e.kind())))
+    ConnectionManager::new_lazy_with_config(client, config)
+        .map_err(|e| StartError::Redis(format!("{:?}", e.kind())))
 }
 
 pub struct Built {
@@ -88,7 +93,9 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
     let session_key = match &config.session_key {
         Some(bytes) => Key::from(bytes),
         None => {
-            tracing::warn!("SESSION_KEY is not set: using a random key, so every restart signs everyone out");
+            tracing::warn!(
+                "SESSION_KEY is not set: using a random key, so every restart signs everyone out"
+            );
             Key::generate()
         }
     };
@@ -100,7 +107,11 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
         metrics,
     }));
     let router = crate::routes::router(state.clone(), session_key);
-    Ok(Built { state, router, sync })
+    Ok(Built {
+        state,
+        router,
+        sync,
+    })
 }
 
 /// A running service: the HTTP server and, when enabled, the sync worker.
@@ -134,7 +145,11 @@ impl Running {
 }
 
 /// Serves on `listener`; with `run_worker`, the sync worker runs beside it.
-pub async fn start(config: Config, listener: TcpListener, run_worker: bool) -> Result<Running, StartError> {
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    run_worker: bool,
+) -> Result<Running, StartError> {
     let built = build(config).await?;
     let addr = listener.local_addr()?;
     let (shutdown, watch) = tokio::sync::watch::channel(false);
@@ -170,5 +185,7 @@ pub async fn start(config: Config, listener: TcpListener, run_worker: bool) -> R
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }

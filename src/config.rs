@@ -95,7 +95,12 @@ impl Vars<'_> {
             .ok_or_else(|| problem(var, format!("is required ({what})")))
     }
 
-    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T, what: &str) -> Result<T, ConfigError>
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError>
     where
         T::Err: fmt::Display,
     {
@@ -109,7 +114,8 @@ impl Vars<'_> {
 
     fn url(&self, var: &'static str, default: &str) -> Result<Url, ConfigError> {
         let raw = self.get(var).unwrap_or(default);
-        let url = Url::parse(raw).map_err(|e| problem(var, format!("{raw:?} is not a URL: {e}")))?;
+        let url =
+            Url::parse(raw).map_err(|e| problem(var, format!("{raw:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(problem(var, "must be an http:// or https:// URL"));
         }
@@ -118,7 +124,8 @@ impl Vars<'_> {
 
     fn redis_url(&self, var: &'static str, raw: &str) -> Result<Secret, ConfigError> {
         // Parse without echoing the value: it may carry a password.
-        let url = Url::parse(raw).map_err(|_| problem(var, "is not a redis:// or rediss:// URL"))?;
+        let url =
+            Url::parse(raw).map_err(|_| problem(var, "is not a redis:// or rediss:// URL"))?;
         if !matches!(url.scheme(), "redis" | "rediss") {
             return Err(problem(var, "must start with redis:// or rediss://"));
         }
@@ -139,22 +146,36 @@ impl Config {
         let vars = Vars(map);
         let public_url = vars.url("PUBLIC_URL", "http://localhost:8080")?;
         let sponsorable = vars
-            .required("SPONSORABLE", "the GitHub login whose sponsors get sponsor features")?
+            .required(
+                "SPONSORABLE",
+                "the GitHub login whose sponsors get sponsor features",
+            )?
             .to_owned();
         if !is_github_login(&sponsorable) {
-            return Err(problem("SPONSORABLE", format!("{sponsorable:?} is not a GitHub login")));
+            return Err(problem(
+                "SPONSORABLE",
+                format!("{sponsorable:?} is not a GitHub login"),
+            ));
         }
         let github = match needs {
             Needs::RedisOnly => None,
             Needs::Everything => Some(GithubSettings {
-                client_id: vars.required("GITHUB_CLIENT_ID", "the OAuth app's client id")?.to_owned(),
-                client_secret: Secret::new(vars.required("GITHUB_CLIENT_SECRET", "the OAuth app's client secret")?),
+                client_id: vars
+                    .required("GITHUB_CLIENT_ID", "the OAuth app's client id")?
+                    .to_owned(),
+                client_secret: Secret::new(
+                    vars.required("GITHUB_CLIENT_SECRET", "the OAuth app's client secret")?,
+                ),
                 web_url: vars.url("GITHUB_URL", "https://github.com")?,
                 api_url: vars.url("GITHUB_API_URL", "https://api.github.com")?,
                 graphql_url: vars.url("GITHUB_GRAPHQL_URL", "https://api.github.com/graphql")?,
                 timeout: Duration::from_secs(positive(&vars, "GITHUB_TIMEOUT_SECS", 10)?),
                 sponsors_token: vars.get("SPONSORS_TOKEN").map(Secret::new),
-                sponsors_refresh: Duration::from_secs(positive(&vars, "SPONSORS_REFRESH_SECS", 3600)?),
+                sponsors_refresh: Duration::from_secs(positive(
+                    &vars,
+                    "SPONSORS_REFRESH_SECS",
+                    3600,
+                )?),
                 webhook_secret: vars.get("GITHUB_WEBHOOK_SECRET").map(Secret::new),
             }),
         };
@@ -169,11 +190,23 @@ impl Config {
             Some(raw) => Some(decode_session_key(raw)?),
         };
         Ok(Self {
-            bind: vars.parse("BIND", SocketAddr::from(([127, 0, 0, 1], 8080)), "a socket address like 127.0.0.1:8080")?,
+            bind: vars.parse(
+                "BIND",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                "a socket address like 127.0.0.1:8080",
+            )?,
             public_url,
             sponsorable,
-            sponsor_min_monthly_usd: vars.parse("SPONSOR_MIN_MONTHLY_USD", 0, "a whole number of dollars")?,
-            sponsor_grace: Duration::from_secs(vars.parse("SPONSOR_GRACE_SECS", 0, "a whole number of seconds")?),
+            sponsor_min_monthly_usd: vars.parse(
+                "SPONSOR_MIN_MONTHLY_USD",
+                0,
+                "a whole number of dollars",
+            )?,
+            sponsor_grace: Duration::from_secs(vars.parse(
+                "SPONSOR_GRACE_SECS",
+                0,
+                "a whole number of seconds",
+            )?),
             github,
             redis_url,
             enterprise_redis_url,
@@ -224,11 +257,19 @@ fn decode_session_key(raw: &str) -> Result<Vec<u8>, ConfigError> {
     let bytes = engines
         .iter()
         .find_map(|e| e.decode(raw).ok())
-        .ok_or_else(|| problem("SESSION_KEY", "is not base64 (generate one with `openssl rand -base64 64`)"))?;
+        .ok_or_else(|| {
+            problem(
+                "SESSION_KEY",
+                "is not base64 (generate one with `openssl rand -base64 64`)",
+            )
+        })?;
     if bytes.len() < 64 {
         return Err(problem(
             "SESSION_KEY",
-            format!("decodes to {} bytes; at least 64 are needed (`openssl rand -base64 64`)", bytes.len()),
+            format!(
+                "decodes to {} bytes; at least 64 are needed (`openssl rand -base64 64`)",
+                bytes.len()
+            ),
         ));
     }
     Ok(bytes)
@@ -271,7 +312,10 @@ mod tests {
     fn defaults_follow_the_spec() {
         let cfg = Config::from_map(&base(), Needs::Everything).unwrap();
         assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(cfg.redirect_url().as_str(), "http://localhost:8080/oauth2/callback");
+        assert_eq!(
+            cfg.redirect_url().as_str(),
+            "http://localhost:8080/oauth2/callback"
+        );
         assert!(!cfg.secure_cookies());
         assert_eq!(cfg.ephemeral_ttl_secs, 86_400);
         assert_eq!((cfg.quota_sponsor, cfg.quota_free), (100_000, 1_000));
@@ -287,9 +331,15 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("BIND", "nope")], "BIND"),
             (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
-            (&[("SPONSOR_MIN_MONTHLY_USD", "-1")], "SPONSOR_MIN_MONTHLY_USD"),
+            (
+                &[("SPONSOR_MIN_MONTHLY_USD", "-1")],
+                "SPONSOR_MIN_MONTHLY_USD",
+            ),
             (&[("REDIS_URL", "http://x")], "REDIS_URL"),
-            (&[("ENTERPRISE_REDIS_URL", "nonsense")], "ENTERPRISE_REDIS_URL"),
+            (
+                &[("ENTERPRISE_REDIS_URL", "nonsense")],
+                "ENTERPRISE_REDIS_URL",
+            ),
             (&[("SESSION_KEY", "c2hvcnQ=")], "SESSION_KEY"),
             (&[("EPHEMERAL_TTL_SECS", "0")], "EPHEMERAL_TTL_SECS"),
             (&[("REMOTE_TIMEOUT_MS", "soon")], "REMOTE_TIMEOUT_MS"),
@@ -314,16 +364,30 @@ mod tests {
         )
         .unwrap();
         let debug = format!("{cfg:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("shh"), "{debug}");
-        let err = Config::from_map(&with(&[("REDIS_URL", "http://:hunter2@x")]), Needs::Everything).unwrap_err();
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("shh"),
+            "{debug}"
+        );
+        let err = Config::from_map(
+            &with(&[("REDIS_URL", "http://:hunter2@x")]),
+            Needs::Everything,
+        )
+        .unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
     }
 
     #[test]
     fn https_public_url_makes_cookies_secure() {
-        let cfg = Config::from_map(&with(&[("PUBLIC_URL", "https://gate.example.com/app/")]), Needs::Everything).unwrap();
+        let cfg = Config::from_map(
+            &with(&[("PUBLIC_URL", "https://gate.example.com/app/")]),
+            Needs::Everything,
+        )
+        .unwrap();
         assert!(cfg.secure_cookies());
-        assert_eq!(cfg.redirect_url().as_str(), "https://gate.example.com/app/oauth2/callback");
+        assert_eq!(
+            cfg.redirect_url().as_str(),
+            "https://gate.example.com/app/oauth2/callback"
+        );
         assert_eq!(cfg.public_origin(), "https://gate.example.com");
     }
 }

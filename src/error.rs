@@ -46,11 +46,17 @@ pub struct ErrorBody {
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest { code, message: message.into() }
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { code, message: message.into() }
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -72,7 +78,9 @@ impl AppError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Invalid { code, .. } | Self::Github { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Invalid { code, .. }
+            | Self::Github { code, .. } => code,
             Self::NotSignedIn => "not_signed_in",
             Self::CrossSite => "cross_site_request",
             Self::Forbidden(_) => "forbidden",
@@ -89,7 +97,9 @@ impl AppError {
     /// Logs server-side failures once, where they are turned into a response.
     fn log(&self) {
         match self {
-            Self::RedisUnavailable(e) => tracing::warn!(error.kind = ?e.kind(), "local Redis unavailable"),
+            Self::RedisUnavailable(e) => {
+                tracing::warn!(error.kind = ?e.kind(), "local Redis unavailable")
+            }
             Self::Internal(detail) => tracing::error!(error.detail = %detail, "internal error"),
             Self::Github { code, .. } => tracing::warn!(error.code = code, "GitHub request failed"),
             _ => {}
@@ -120,9 +130,10 @@ impl IntoResponse for AppError {
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = (status, bytes).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -136,9 +147,9 @@ impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
         // The session store is the local Redis: when it fails, so does the service.
         match e {
-            tower_sessions::session::Error::Store(_) => {
-                Self::RedisUnavailable(redis::RedisError::from((redis::ErrorKind::Io, "session store unavailable")))
-            }
+            tower_sessions::session::Error::Store(_) => Self::RedisUnavailable(
+                redis::RedisError::from((redis::ErrorKind::Io, "session store unavailable")),
+            ),
             other => Self::Internal(other.to_string()),
         }
     }

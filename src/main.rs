@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use sponsorgate::config::{Config, Needs};
 
 #[derive(Parser)]
-#[command(name = "sponsorgate", version, about = "Sponsor-only preferences behind GitHub sign-in")]
+#[command(
+    name = "sponsorgate",
+    version,
+    about = "Sponsor-only preferences behind GitHub sign-in"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,10 @@ fn main() -> ExitCode {
         }
     };
     sponsorgate::telemetry::init(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sponsorgate: cannot start the runtime: {e}");
@@ -80,7 +87,9 @@ async fn run(command: Command, config: Config) -> Result<(), sponsorgate::app::S
             let running = sponsorgate::app::start(config, listener, !no_sync).await?;
             running.run_until(shutdown_signal()).await
         }
-        Command::Sync { reconcile } => sponsorgate::sync_glue::run_standalone(config, reconcile, shutdown_signal()).await,
+        Command::Sync { reconcile } => {
+            sponsorgate::sync_glue::run_standalone(config, reconcile, shutdown_signal()).await
+        }
     }
 }
 

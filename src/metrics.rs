@@ -47,13 +47,21 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 14))
         });
         let github_errors = Family::<KindLabel, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request duration by route",
             http_duration.clone(),
         );
-        registry.register("github_errors", "Failed calls to GitHub by kind", github_errors.clone());
+        registry.register(
+            "github_errors",
+            "Failed calls to GitHub by kind",
+            github_errors.clone(),
+        );
         register_more(&mut registry);
         Self {
             registry: Mutex::new(registry),
@@ -64,7 +72,11 @@ impl Metrics {
     }
 
     pub fn github_error(&self, kind: &str) {
-        self.github_errors.get_or_create(&KindLabel { kind: kind.to_owned() }).inc();
+        self.github_errors
+            .get_or_create(&KindLabel {
+                kind: kind.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.
@@ -91,7 +103,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let metrics = &state.metrics;
     metrics
         .http_duration
-        .get_or_create(&RouteLabel { route: route.clone() })
+        .get_or_create(&RouteLabel {
+            route: route.clone(),
+        })
         .observe(started.elapsed().as_secs_f64());
     metrics
         .http_requests

@@ -35,7 +35,8 @@ impl RedisSessionStore {
 
     /// `SET key value EXAT expiry [NX|XX]`; answers whether it was written.
     async fn set(&self, record: &Record, condition: Option<&str>) -> session_store::Result<bool> {
-        let value = serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let value =
+            serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(Self::key(&record.id))
             .arg(value)
@@ -44,7 +45,10 @@ impl RedisSessionStore {
         if let Some(c) = condition {
             cmd.arg(c);
         }
-        let reply: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(backend)?;
+        let reply: Option<String> = cmd
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)?;
         Ok(reply.is_some())
     }
 }
@@ -157,14 +161,21 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let session = AuthSession::from_request_parts(parts, state).await?;
-        session.user_id().await?.map(CurrentUser).ok_or(AppError::NotSignedIn)
+        session
+            .user_id()
+            .await?
+            .map(CurrentUser)
+            .ok_or(AppError::NotSignedIn)
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         let session = AuthSession::from_request_parts(parts, state).await?;
         Ok(session.user_id().await?.map(CurrentUser))
     }

@@ -98,7 +98,9 @@ impl Store {
 
     /// Answers whether the key is now usable; `false` means "go ahead with force".
     async fn fetch_back(&self, key: &SponsorKey) -> bool {
-        let Some(fetch) = &self.fetch else { return false };
+        let Some(fetch) = &self.fetch else {
+            return false;
+        };
         match fetch.fetch_back(key).await {
             Ok(()) => true,
             Err(reason) => {
@@ -133,13 +135,17 @@ impl Store {
 
     /// The excluded ids (sorted, for stable output) and whether they persist.
     pub async fn exclusions(&self, user_id: u64) -> Result<(Vec<String>, bool), AppError> {
-        let (mut ids, sponsor) = gated!(self, |conn, force| self.write.read_exclusions(&mut conn, user_id, force));
+        let (mut ids, sponsor) = gated!(self, |conn, force| self
+            .write
+            .read_exclusions(&mut conn, user_id, force));
         ids.sort_unstable();
         Ok((ids, sponsor))
     }
 
     pub async fn user(&self, user_id: u64) -> Result<Option<UserRecord>, AppError> {
-        let (fields, sponsor) = gated!(self, |conn, force| self.write.read_user(&mut conn, user_id, force));
+        let (fields, sponsor) = gated!(self, |conn, force| self
+            .write
+            .read_user(&mut conn, user_id, force));
         if fields.is_empty() {
             return Ok(None);
         }
@@ -179,7 +185,10 @@ impl Store {
         let status = match sponsorship {
             Some(s) => {
                 let tier = s.tier_monthly_usd.filter(|_| s.sponsor);
-                fields.push(("tier_monthly_usd", tier.map(|t| t.to_string()).unwrap_or_default()));
+                fields.push((
+                    "tier_monthly_usd",
+                    tier.map(|t| t.to_string()).unwrap_or_default(),
+                ));
                 fields.push(("checked_at", now_unix.to_string()));
                 if s.sponsor {
                     StatusUpdate::Sponsor
@@ -225,10 +234,16 @@ pub fn validate_node_id(id: &str) -> Result<(), AppError> {
         return Err(AppError::invalid("invalid_id", "id must not be empty"));
     }
     if id.len() > 256 {
-        return Err(AppError::invalid("invalid_id", "id must be at most 256 bytes"));
+        return Err(AppError::invalid(
+            "invalid_id",
+            "id must be at most 256 bytes",
+        ));
     }
     if id.chars().any(char::is_control) {
-        return Err(AppError::invalid("invalid_id", "id must not contain control characters"));
+        return Err(AppError::invalid(
+            "invalid_id",
+            "id must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -247,5 +262,46 @@ mod tests {
         }
         assert!(validate_node_id(&"x".repeat(257)).is_err());
         assert!(validate_node_id(&"é".repeat(129)).is_err(), "258 bytes");
+    }
+}
+
+/// Sponsor status changes that also know the tier (webhooks, due changes).
+impl Store {
+    /// Sets the sponsor status and `user_details:{id}` field `tier_monthly_usd`
+    /// (empty unless a sponsor with a known monthly tier), in one script.
+    /// Returns (was sponsor, is sponsor).
+    pub async fn set_sponsor_with_tier(
+        &self,
+        user_id: u64,
+        sponsor: bool,
+        tier_monthly_usd: Option<u64>,
+    ) -> Result<(bool, bool), AppError> {
+        let status = if sponsor {
+            StatusUpdate::Sponsor
+        } else {
+            StatusUpdate::NotSponsor
+        };
+        let tier = tier_monthly_usd
+            .filter(|_| sponsor)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let fields = [("tier_monthly_usd", tier)];
+        Ok(gated!(self, |conn, force| self.write.set_sponsor(
+            &mut conn,
+            user_id,
+            status,
+            &fields,
+            self.ttl_secs,
+            force
+        )))
+    }
+
+    /// Whether the user is in `sponsors:{SPONSORABLE}` now (fetched back first
+    /// when the local copy may be missing).
+    pub async fn is_sponsor(&self, user_id: u64) -> Result<bool, AppError> {
+        let (_fields, sponsor) = gated!(self, |conn, force| self
+            .write
+            .read_user(&mut conn, user_id, force));
+        Ok(sponsor)
     }
 }

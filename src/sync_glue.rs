@@ -38,7 +38,9 @@ pub async fn run_standalone(
     _shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), StartError> {
     if config.enterprise_redis_url.is_none() {
-        return Err(StartError::Config("ENTERPRISE_REDIS_URL: is required by `sponsorgate sync`".into()));
+        return Err(StartError::Config(
+            "ENTERPRISE_REDIS_URL: is required by `sponsorgate sync`".into(),
+        ));
     }
     Err(StartError::Sync("not built yet".into()))
 }

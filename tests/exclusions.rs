@@ -11,24 +11,78 @@ async fn a_sponsor_excludes_lists_and_removes_with_no_ttl() {
     let app = TestApp::spawn().await;
     let alice = app.sign_in("alice").await;
     let (status, body) = status_json(
-        alice.client.post(app.at("/exclude")).json(&json!({"id": "MDQ6VXNlcjE="})).send().await.unwrap(),
+        alice
+            .client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": "MDQ6VXNlcjE="}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
-    assert_eq!((status, body), (200, json!({"id": "MDQ6VXNlcjE=", "persistent": true, "count": 1})));
-    let (status, body) =
-        status_json(alice.client.post(app.at("/exclude")).form(&[("id", "node/2 é")]).send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"id": "node/2 é", "persistent": true, "count": 2})));
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"id": "MDQ6VXNlcjE=", "persistent": true, "count": 1})
+        )
+    );
+    let (status, body) = status_json(
+        alice
+            .client
+            .post(app.at("/exclude"))
+            .form(&[("id", "node/2 é")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"id": "node/2 é", "persistent": true, "count": 2})
+        )
+    );
     let mut local = app.local_conn();
     let members: Vec<String> = local.smembers("user:1001:mnodes").unwrap();
     assert_eq!(members.len(), 2);
-    assert_eq!(local.ttl::<_, i64>("user:1001:mnodes").unwrap(), -1, "sponsors' sets never expire");
+    assert_eq!(
+        local.ttl::<_, i64>("user:1001:mnodes").unwrap(),
+        -1,
+        "sponsors' sets never expire"
+    );
 
-    let (status, body) = status_json(alice.client.get(app.at("/exclusions")).send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"ids": ["MDQ6VXNlcjE=", "node/2 é"], "persistent": true})));
+    let (status, body) = status_json(
+        alice
+            .client
+            .get(app.at("/exclusions"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"ids": ["MDQ6VXNlcjE=", "node/2 é"], "persistent": true})
+        )
+    );
 
-    let removed = alice.client.delete(app.at("/exclusions/node%2F2%20%C3%A9")).send().await.unwrap();
+    let removed = alice
+        .client
+        .delete(app.at("/exclusions/node%2F2%20%C3%A9"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(removed.status(), 204);
-    let again = alice.client.delete(app.at("/exclusions/node%2F2%20%C3%A9")).send().await.unwrap();
+    let again = alice
+        .client
+        .delete(app.at("/exclusions/node%2F2%20%C3%A9"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 204, "removing an absent id is fine");
     let members: Vec<String> = local.smembers("user:1001:mnodes").unwrap();
     assert_eq!(members, vec!["MDQ6VXNlcjE=".to_owned()]);
@@ -36,16 +90,34 @@ async fn a_sponsor_excludes_lists_and_removes_with_no_ttl() {
 
 #[tokio::test]
 async fn a_non_sponsors_set_expires_after_the_ttl_refreshed_on_write() {
-    let app = TestApp::builder().var("EPHEMERAL_TTL_SECS", 600).start().await;
+    let app = TestApp::builder()
+        .var("EPHEMERAL_TTL_SECS", 600)
+        .start()
+        .await;
     let bob = app.sign_in("bob").await;
-    let (status, body) =
-        status_json(bob.client.post(app.at("/exclude")).json(&json!({"id": "a"})).send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"id": "a", "persistent": false, "count": 1})));
+    let (status, body) = status_json(
+        bob.client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": "a"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "a", "persistent": false, "count": 1}))
+    );
     let mut local = app.local_conn();
     let ttl: i64 = local.ttl("user:1002:mnodes").unwrap();
     assert!((590..=600).contains(&ttl), "ttl {ttl}");
     let _: () = local.expire("user:1002:mnodes", 10).unwrap();
-    bob.client.post(app.at("/exclude")).json(&json!({"id": "b"})).send().await.unwrap();
+    bob.client
+        .post(app.at("/exclude"))
+        .json(&json!({"id": "b"}))
+        .send()
+        .await
+        .unwrap();
     let ttl: i64 = local.ttl("user:1002:mnodes").unwrap();
     assert!(ttl > 500, "a write refreshes the TTL (got {ttl})");
     let (_, list) = status_json(bob.client.get(app.at("/exclusions")).send().await.unwrap()).await;
@@ -54,26 +126,65 @@ async fn a_non_sponsors_set_expires_after_the_ttl_refreshed_on_write() {
 
 #[tokio::test]
 async fn quota_limits_new_ids_but_not_repeats() {
-    let app = TestApp::builder().var("QUOTA_FREE", 2).var("QUOTA_SPONSOR", 3).start().await;
+    let app = TestApp::builder()
+        .var("QUOTA_FREE", 2)
+        .var("QUOTA_SPONSOR", 3)
+        .start()
+        .await;
     let bob = app.sign_in("bob").await;
     let alice = app.sign_in("alice").await;
     for id in ["a", "b"] {
-        let r = bob.client.post(app.at("/exclude")).json(&json!({"id": id})).send().await.unwrap();
+        let r = bob
+            .client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": id}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let (status, body) =
-        status_json(bob.client.post(app.at("/exclude")).json(&json!({"id": "c"})).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        bob.client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": "c"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 429);
     assert_eq!(body["error"], "quota_exceeded");
-    let repeat = bob.client.post(app.at("/exclude")).json(&json!({"id": "a"})).send().await.unwrap();
-    assert_eq!(repeat.status(), 200, "an id already held does not count again");
+    let repeat = bob
+        .client
+        .post(app.at("/exclude"))
+        .json(&json!({"id": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repeat.status(),
+        200,
+        "an id already held does not count again"
+    );
     let count: usize = app.local_conn().scard("user:1002:mnodes").unwrap();
     assert_eq!(count, 2);
     for id in ["a", "b", "c"] {
-        let r = alice.client.post(app.at("/exclude")).json(&json!({"id": id})).send().await.unwrap();
+        let r = alice
+            .client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": id}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "sponsors have the larger quota");
     }
-    let r = alice.client.post(app.at("/exclude")).json(&json!({"id": "d"})).send().await.unwrap();
+    let r = alice
+        .client
+        .post(app.at("/exclude"))
+        .json(&json!({"id": "d"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
 }
 
@@ -88,7 +199,15 @@ async fn sponsor_status_is_read_on_each_request_not_frozen_in_the_session() {
     let (_, me) = status_json(alice.client.get(app.at("/me")).send().await.unwrap()).await;
     assert_eq!(me["sponsor"], false);
     assert_eq!(me["tier_monthly_usd"], serde_json::Value::Null);
-    let (_, body) =
-        status_json(alice.client.post(app.at("/exclude")).json(&json!({"id": "x"})).send().await.unwrap()).await;
+    let (_, body) = status_json(
+        alice
+            .client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(body["persistent"], false);
 }

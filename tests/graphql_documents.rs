@@ -188,10 +188,14 @@ fn compare_fields(
     for (field, def) in ours {
         match github.get(field) {
             None => problems.push(format!("{type_name}.{field}: not in GitHub's schema")),
-            Some(full_def) if full_def.to_string() != def.to_string() => problems.push(format!(
-                "{type_name}.{field}: differs from GitHub's\n  ours:   {def}\n  GitHub: {full_def}"
-            )),
-            Some(_) => {}
+            Some(full_def) => {
+                let (ours, github) = (def.to_string(), full_def.to_string());
+                if ours != github {
+                    problems.push(format!(
+                        "{type_name}.{field}: differs from GitHub's\n  ours:   {ours}\n  GitHub: {github}"
+                    ));
+                }
+            }
         }
     }
 }

@@ -30,17 +30,39 @@ async fn bad_bodies_get_their_status_and_json_error() {
         @r#"400 {"error":"missing_body","message":"the request has no body; send {\"id\": \"...\"}"}"#);
     assert_snapshot!(show(post().header("content-type", "text/plain").body("id=x").send().await.unwrap()).await,
         @r#"415 {"error":"unsupported_media_type","message":"send the body as application/json or application/x-www-form-urlencoded"}"#);
-    let (status, body) = status_json(post().header(json_ct.0, json_ct.1).body("{\"id\":").send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("malformed_json")));
+    let (status, body) = status_json(
+        post()
+            .header(json_ct.0, json_ct.1)
+            .body("{\"id\":")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("malformed_json"))
+    );
     assert_snapshot!(show(post().json(&json!({"node": "x"})).send().await.unwrap()).await,
         @r#"400 {"error":"missing_field","message":"the body has no \"id\" field"}"#);
     assert_snapshot!(show(post().json(&json!(["x"])).send().await.unwrap()).await,
         @r#"400 {"error":"malformed_request","message":"the body must be a JSON object"}"#);
     assert_snapshot!(show(post().form(&[("node", "x")]).send().await.unwrap()).await,
         @r#"400 {"error":"missing_field","message":"the form has no id field"}"#);
-    for bad in [json!(5), json!(null), json!(true), json!({"a": 1}), json!([])] {
-        let (status, body) = status_json(post().json(&json!({"id": bad})).send().await.unwrap()).await;
-        assert_eq!(body, json!({"error": "invalid_id", "message": "id must be a string"}), "{bad}");
+    for bad in [
+        json!(5),
+        json!(null),
+        json!(true),
+        json!({"a": 1}),
+        json!([]),
+    ] {
+        let (status, body) =
+            status_json(post().json(&json!({"id": bad})).send().await.unwrap()).await;
+        assert_eq!(
+            body,
+            json!({"error": "invalid_id", "message": "id must be a string"}),
+            "{bad}"
+        );
         assert_eq!(status, 422);
     }
     assert_snapshot!(show(post().json(&json!({"id": ""})).send().await.unwrap()).await,
@@ -48,13 +70,25 @@ async fn bad_bodies_get_their_status_and_json_error() {
     assert_snapshot!(show(post().json(&json!({"id": "x".repeat(257)})).send().await.unwrap()).await,
         @r#"422 {"error":"invalid_id","message":"id must be at most 256 bytes"}"#);
     for control in ["a\u{0}b", "line\nbreak", "c1\u{9b}x"] {
-        let (status, body) = status_json(post().json(&json!({"id": control})).send().await.unwrap()).await;
-        assert_eq!((status, body["error"].as_str()), (422, Some("invalid_id")), "{control:?}");
+        let (status, body) =
+            status_json(post().json(&json!({"id": control})).send().await.unwrap()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (422, Some("invalid_id")),
+            "{control:?}"
+        );
     }
     let big = format!("{{\"id\":\"{}\"}}", "x".repeat(17 * 1024));
     assert_snapshot!(show(post().header(json_ct.0, json_ct.1).body(big).send().await.unwrap()).await,
         @r#"413 {"error":"payload_too_large","message":"request body is larger than 16384 bytes"}"#);
-    let (status, body) = status_json(bob.client.delete(app.at("/exclusions/a%00b")).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        bob.client
+            .delete(app.at("/exclusions/a%00b"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (422, Some("invalid_id")));
     let stored: usize = app.local_conn().scard("user:1002:mnodes").unwrap();
     assert_eq!(stored, 0, "no bad input was stored");
@@ -81,18 +115,35 @@ async fn signed_out_requests_and_forged_identity_get_401_and_write_nothing() {
         client.get(app.at("/me")).header("cookie", "user_id=1001"),
         client.get(app.at("/me?user_id=1001")),
         client.get(app.at("/me")).header("x-user-id", "1001"),
-        client.get(app.at("/exclusions")).header("cookie", "user_id=1001"),
-        client.post(app.at("/exclude?user_id=1001")).json(&json!({"id": "x"})),
-        client.post(app.at("/exclude")).header("cookie", "user_id=1001").json(&json!({"id": "x", "user_id": 1001})),
-        client.post(app.at("/exclude")).header("x-user-id", "1001").form(&[("id", "x"), ("user_id", "1001")]),
-        client.delete(app.at("/exclusions/x")).header("cookie", "user_id=1001"),
-        client.get(app.at("/me")).header("cookie", "sponsorgate_session=forged-value"),
+        client
+            .get(app.at("/exclusions"))
+            .header("cookie", "user_id=1001"),
+        client
+            .post(app.at("/exclude?user_id=1001"))
+            .json(&json!({"id": "x"})),
+        client
+            .post(app.at("/exclude"))
+            .header("cookie", "user_id=1001")
+            .json(&json!({"id": "x", "user_id": 1001})),
+        client
+            .post(app.at("/exclude"))
+            .header("x-user-id", "1001")
+            .form(&[("id", "x"), ("user_id", "1001")]),
+        client
+            .delete(app.at("/exclusions/x"))
+            .header("cookie", "user_id=1001"),
+        client
+            .get(app.at("/me"))
+            .header("cookie", "sponsorgate_session=forged-value"),
     ];
     for request in forged {
         let (status, body) = status_json(request.send().await.unwrap()).await;
         assert_eq!(
             (status, body),
-            (401, json!({"error": "not_signed_in", "message": "sign in first"}))
+            (
+                401,
+                json!({"error": "not_signed_in", "message": "sign in first"})
+            )
         );
     }
     let exists: bool = app.local_conn().exists("user:1001:mnodes").unwrap();
@@ -104,18 +155,36 @@ async fn cross_site_state_changes_are_refused() {
     let app = TestApp::spawn().await;
     let bob = app.sign_in("bob").await;
     let attempts = [
-        bob.client.post(app.at("/exclude")).header("sec-fetch-site", "cross-site").json(&json!({"id": "x"})),
-        bob.client.post(app.at("/exclude")).header("origin", "https://evil.example").json(&json!({"id": "x"})),
-        bob.client.delete(app.at("/exclusions/x")).header("sec-fetch-site", "cross-site"),
-        bob.client.post(app.at("/logout")).header("origin", "https://evil.example"),
+        bob.client
+            .post(app.at("/exclude"))
+            .header("sec-fetch-site", "cross-site")
+            .json(&json!({"id": "x"})),
+        bob.client
+            .post(app.at("/exclude"))
+            .header("origin", "https://evil.example")
+            .json(&json!({"id": "x"})),
+        bob.client
+            .delete(app.at("/exclusions/x"))
+            .header("sec-fetch-site", "cross-site"),
+        bob.client
+            .post(app.at("/logout"))
+            .header("origin", "https://evil.example"),
     ];
     for request in attempts {
         let (status, body) = status_json(request.send().await.unwrap()).await;
-        assert_eq!((status, body["error"].as_str()), (403, Some("cross_site_request")), "{body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("cross_site_request")),
+            "{body}"
+        );
     }
     let exists: bool = app.local_conn().exists("user:1002:mnodes").unwrap();
     assert!(!exists);
-    assert_eq!(bob.client.get(app.at("/me")).send().await.unwrap().status(), 200, "still signed in");
+    assert_eq!(
+        bob.client.get(app.at("/me")).send().await.unwrap().status(),
+        200,
+        "still signed in"
+    );
     let same_origin = bob
         .client
         .post(app.at("/exclude"))
@@ -132,22 +201,48 @@ async fn cross_site_state_changes_are_refused() {
 async fn local_redis_down_gives_503_fast_and_readyz_says_so() {
     let mut app = TestApp::spawn().await;
     let bob = app.sign_in("bob").await;
-    let (status, body) = status_json(app.client().get(app.at("/readyz")).send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"local": "ok", "remote": "disabled", "backlog": 0})));
+    let (status, body) =
+        status_json(app.client().get(app.at("/readyz")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"local": "ok", "remote": "disabled", "backlog": 0})
+        )
+    );
     app.local.stop();
     for request in [
         bob.client.get(app.at("/me")),
         bob.client.get(app.at("/exclusions")),
-        bob.client.post(app.at("/exclude")).json(&json!({"id": "x"})),
+        bob.client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": "x"})),
     ] {
         let started = Instant::now();
         let (status, body) = status_json(request.send().await.unwrap()).await;
-        assert_eq!((status, body["error"].as_str()), (503, Some("redis_unavailable")), "{body}");
-        assert!(started.elapsed() < Duration::from_secs(5), "no hang: {:?}", started.elapsed());
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("redis_unavailable")),
+            "{body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no hang: {:?}",
+            started.elapsed()
+        );
     }
-    let (status, body) = status_json(app.client().get(app.at("/readyz")).send().await.unwrap()).await;
+    let (status, body) =
+        status_json(app.client().get(app.at("/readyz")).send().await.unwrap()).await;
     assert_eq!((status, body["local"].as_str()), (503, Some("down")));
-    assert_eq!(app.client().get(app.at("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client()
+            .get(app.at("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // Back up (empty): the service recovers by itself.
     app.local.restart();
     crate::common::eventually(Duration::from_secs(5), "readyz ok again", || async {
@@ -161,9 +256,26 @@ async fn local_redis_down_gives_503_fast_and_readyz_says_so() {
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::spawn().await;
     let bob = app.sign_in("bob").await;
-    bob.client.delete(app.at("/exclusions/some-id")).send().await.unwrap();
-    let text = app.client().get(app.at("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains(r#"sponsorgate_http_requests_total{route="/exclusions/{id}",status="204"} 1"#), "{text}");
+    bob.client
+        .delete(app.at("/exclusions/some-id"))
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .client()
+        .get(app.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"sponsorgate_http_requests_total{route="/exclusions/{id}",status="204"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains("sponsorgate_http_request_duration_seconds_bucket"));
     assert!(text.contains("sponsorgate_github_errors_total") || !text.contains("github_errors{"));
     assert!(!text.contains("some-id"), "raw paths never become labels");
@@ -172,7 +284,14 @@ async fn metrics_count_requests_by_route_template() {
 #[tokio::test]
 async fn openapi_document_lists_every_json_route() {
     let app = TestApp::spawn().await;
-    let (status, doc) = status_json(app.client().get(app.at("/openapi.json")).send().await.unwrap()).await;
+    let (status, doc) = status_json(
+        app.client()
+            .get(app.at("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
@@ -188,13 +307,21 @@ async fn openapi_document_lists_every_json_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
     }
     // And nothing documented that the router does not serve.
     let client = app.client();
     for path in paths.keys() {
         let probe = path.replace("{id}", "x");
-        let status = client.request(reqwest::Method::OPTIONS, app.at(&probe)).send().await.unwrap().status();
+        let status = client
+            .request(reqwest::Method::OPTIONS, app.at(&probe))
+            .send()
+            .await
+            .unwrap()
+            .status();
         assert_ne!(status, 404, "{path} is documented but not routed");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

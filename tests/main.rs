@@ -4,5 +4,7 @@
 mod common;
 
 mod exclusions;
+mod github_client;
+mod graphql_documents;
 mod http_contract;
 mod signin;

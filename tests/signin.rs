@@ -62,7 +62,10 @@ async fn sponsor_of_an_organization_signs_in_with_keys_written() {
     assert!(d["avatar_url"].starts_with("http"));
     assert!(d.contains_key("name"));
     let checked: u64 = d["checked_at"].parse().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     assert!(now.abs_diff(checked) < 60);
     assert_eq!(sponsors(&app), vec![1001]);
     let (status, me) = status_json(alice.client.get(app.at("/me")).send().await.unwrap()).await;
@@ -95,10 +98,16 @@ async fn every_fixture_user_gets_the_right_sponsor_status() {
             .start()
             .await;
         let user = app.sign_in(login).await;
-        assert_eq!(user.body["sponsor"], expected, "{login} for {sponsorable} with min ${min}");
+        assert_eq!(
+            user.body["sponsor"], expected,
+            "{login} for {sponsorable} with min ${min}"
+        );
         let is_member = sponsors(&app).contains(&user.id);
         assert_eq!(is_member, expected, "sponsors set for {login}");
-        assert_eq!(details(&app, user.id)["sponsor"], if expected { "1" } else { "0" });
+        assert_eq!(
+            details(&app, user.id)["sponsor"],
+            if expected { "1" } else { "0" }
+        );
         app.stop().await;
     }
 }
@@ -112,7 +121,11 @@ async fn null_public_email_falls_back_to_the_primary_verified_address() {
     assert!(app.sim.calls(Endpoint::Emails) >= 1);
     let before = app.sim.calls(Endpoint::Emails);
     app.sign_in("alice").await;
-    assert_eq!(app.sim.calls(Endpoint::Emails), before, "no /user/emails call when the email is public");
+    assert_eq!(
+        app.sim.calls(Endpoint::Emails),
+        before,
+        "no /user/emails call when the email is public"
+    );
 }
 
 #[tokio::test]
@@ -132,24 +145,60 @@ async fn session_id_changes_at_sign_in_and_logout_ends_it() {
     let before = session_cookie(&login).expect("a session cookie for the pending sign-in");
     assert!(before.contains("HttpOnly"), "{before}");
     assert!(before.contains("SameSite=Lax"), "{before}");
-    assert!(!before.contains("Secure"), "plain http PUBLIC_URL: {before}");
-    let callback = app.authorize_at_github(&client, &location(&login), "bob").await;
-    let done = client.get(callback).header(ACCEPT, "application/json").send().await.unwrap();
+    assert!(
+        !before.contains("Secure"),
+        "plain http PUBLIC_URL: {before}"
+    );
+    let callback = app
+        .authorize_at_github(&client, &location(&login), "bob")
+        .await;
+    let done = client
+        .get(callback)
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
     let after = session_cookie(&done).expect("a new session cookie at sign-in");
-    assert_ne!(cookie_value(&before), cookie_value(&after), "new session id");
-    let sessions: Vec<String> = redis::cmd("KEYS").arg("session:*").query(&mut app.local_conn()).unwrap();
-    assert_eq!(sessions.len(), 1, "the pre-login session record is gone: {sessions:?}");
-    assert_eq!(client.get(app.at("/me")).send().await.unwrap().status(), 200);
+    assert_ne!(
+        cookie_value(&before),
+        cookie_value(&after),
+        "new session id"
+    );
+    let sessions: Vec<String> = redis::cmd("KEYS")
+        .arg("session:*")
+        .query(&mut app.local_conn())
+        .unwrap();
+    assert_eq!(
+        sessions.len(),
+        1,
+        "the pre-login session record is gone: {sessions:?}"
+    );
+    assert_eq!(
+        client.get(app.at("/me")).send().await.unwrap().status(),
+        200
+    );
     let out = client.post(app.at("/logout")).send().await.unwrap();
     assert_eq!(out.status(), 204);
-    assert_eq!(client.get(app.at("/me")).send().await.unwrap().status(), 401);
-    let sessions: Vec<String> = redis::cmd("KEYS").arg("session:*").query(&mut app.local_conn()).unwrap();
-    assert!(sessions.is_empty(), "logout deletes the session: {sessions:?}");
+    assert_eq!(
+        client.get(app.at("/me")).send().await.unwrap().status(),
+        401
+    );
+    let sessions: Vec<String> = redis::cmd("KEYS")
+        .arg("session:*")
+        .query(&mut app.local_conn())
+        .unwrap();
+    assert!(
+        sessions.is_empty(),
+        "logout deletes the session: {sessions:?}"
+    );
 }
 
 #[tokio::test]
 async fn https_public_url_makes_the_cookie_secure() {
-    let app = TestApp::builder().var("PUBLIC_URL", "https://gate.example.com").start().await;
+    let app = TestApp::builder()
+        .var("PUBLIC_URL", "https://gate.example.com")
+        .start()
+        .await;
     let response = app.client().get(app.at("/login")).send().await.unwrap();
     let cookie = session_cookie(&response).unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
@@ -171,12 +220,23 @@ fn cookie_value(set_cookie: &str) -> &str {
 
 /// The callback as an API client (`Accept: application/json`) calls it.
 async fn callback_json(client: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
-    status_json(client.get(url).header(ACCEPT, "application/json").send().await.unwrap()).await
+    status_json(
+        client
+            .get(url)
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 async fn assert_signed_out(app: &TestApp, client: &reqwest::Client) {
     let (status, body) = status_json(client.get(app.at("/me")).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("not_signed_in")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("not_signed_in"))
+    );
 }
 
 #[tokio::test]
@@ -186,7 +246,11 @@ async fn missing_wrong_and_reused_state_are_refused_without_a_session() {
     // Missing: the callback without any pending sign-in.
     let client = app.client();
     let (status, body) = callback_json(&client, &app.at("/oauth2/callback?code=x&state=y")).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_state")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_state")),
+        "{body}"
+    );
     assert_signed_out(&app, &client).await;
 
     // Wrong: a state that is not the one issued.
@@ -194,10 +258,23 @@ async fn missing_wrong_and_reused_state_are_refused_without_a_session() {
     let authorize = app.begin_login(&client).await;
     let callback = app.authorize_at_github(&client, &authorize, "alice").await;
     let mut forged = url::Url::parse(&callback).unwrap();
-    let code = forged.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    forged.query_pairs_mut().clear().append_pair("code", &code).append_pair("state", "forged-state");
+    let code = forged
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    forged
+        .query_pairs_mut()
+        .clear()
+        .append_pair("code", &code)
+        .append_pair("state", "forged-state");
     let (status, body) = callback_json(&client, forged.as_str()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_state")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_state")),
+        "{body}"
+    );
     assert_signed_out(&app, &client).await;
     // The real state was consumed by that attempt: single use.
     let (status, _) = callback_json(&client, &callback).await;
@@ -213,7 +290,10 @@ async fn missing_wrong_and_reused_state_are_refused_without_a_session() {
     assert_eq!(status, 200);
     let replay = app.client();
     let (status, body) = callback_json(&replay, &callback).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_state")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_state"))
+    );
     assert_signed_out(&app, &replay).await;
     drop(alice);
 }
@@ -223,20 +303,42 @@ async fn access_denied_is_a_clear_refusal_in_json_and_html() {
     let app = TestApp::spawn().await;
     let client = app.client();
     let authorize = app.begin_login(&client).await;
-    let response = client.get(format!("{authorize}&sim_deny=1")).send().await.unwrap();
+    let response = client
+        .get(format!("{authorize}&sim_deny=1"))
+        .send()
+        .await
+        .unwrap();
     let callback = location(&response);
     assert!(callback.contains("error=access_denied"));
     let (status, body) = callback_json(&client, &callback).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
     assert_signed_out(&app, &client).await;
 
     // A browser gets a page with the same status, not raw JSON.
     let client = app.client();
     let authorize = app.begin_login(&client).await;
-    let callback = location(&client.get(format!("{authorize}&sim_deny=1")).send().await.unwrap());
-    let page = client.get(callback).header(ACCEPT, "text/html").send().await.unwrap();
+    let callback = location(
+        &client
+            .get(format!("{authorize}&sim_deny=1"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let page = client
+        .get(callback)
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 403);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("declined"));
 }
 
@@ -246,22 +348,40 @@ async fn a_used_code_is_refused_by_github_and_reported_as_400() {
     let client = app.client();
     let authorize = app.begin_login(&client).await;
     let callback = app.authorize_at_github(&client, &authorize, "alice").await;
-    let code = url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let code = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
     let (status, _) = callback_json(&client, &callback).await;
     assert_eq!(status, 200);
     // A new sign-in attempt that smuggles the already-used code.
     let other = app.client();
     let authorize = url::Url::parse(&app.begin_login(&other).await).unwrap();
-    let state = authorize.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
     let url = format!("{}/oauth2/callback?code={code}&state={state}", app.url);
     let (status, body) = callback_json(&other, &url).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("bad_verification_code")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("bad_verification_code")),
+        "{body}"
+    );
     assert_signed_out(&app, &other).await;
 }
 
 #[tokio::test]
 async fn github_slow_or_down_gives_502_in_bounded_time_and_no_session() {
-    let app = TestApp::builder().var("GITHUB_TIMEOUT_SECS", 1).start().await;
+    let app = TestApp::builder()
+        .var("GITHUB_TIMEOUT_SECS", 1)
+        .start()
+        .await;
     for (endpoint, failure) in [
         (Endpoint::Token, Failure::Hang),
         (Endpoint::User, Failure::Hang),
@@ -269,19 +389,28 @@ async fn github_slow_or_down_gives_502_in_bounded_time_and_no_session() {
         (Endpoint::User, Failure::Status(502)),
         (Endpoint::User, Failure::Unauthorized),
     ] {
-        app.sim.set_failure(endpoint, failure.clone());
+        app.sim.set_failure(endpoint, failure);
         let client = app.client();
         let authorize = app.begin_login(&client).await;
         let callback = app.authorize_at_github(&client, &authorize, "alice").await;
         let started = Instant::now();
         let (status, body) = callback_json(&client, &callback).await;
         assert_eq!(status, 502, "{endpoint:?} {failure:?}: {body}");
-        assert!(started.elapsed() < Duration::from_secs(5), "bounded by GITHUB_TIMEOUT_SECS");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "bounded by GITHUB_TIMEOUT_SECS"
+        );
         assert_signed_out(&app, &client).await;
         app.sim.set_failure(endpoint, Failure::None);
     }
-    let keys: Vec<String> = redis::cmd("KEYS").arg("user_details:*").query(&mut app.local_conn()).unwrap();
-    assert!(keys.is_empty(), "nothing written for failed sign-ins: {keys:?}");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("user_details:*")
+        .query(&mut app.local_conn())
+        .unwrap();
+    assert!(
+        keys.is_empty(),
+        "nothing written for failed sign-ins: {keys:?}"
+    );
 }
 
 #[tokio::test]
@@ -289,8 +418,12 @@ async fn a_failed_sponsorship_check_never_demotes_a_known_sponsor() {
     let app = TestApp::spawn().await;
     app.sign_in("alice").await;
     assert_eq!(sponsors(&app), vec![1001]);
-    for failure in [Failure::GraphqlErrors, Failure::Unauthorized, Failure::Status(502)] {
-        app.sim.set_failure(Endpoint::Graphql, failure.clone());
+    for failure in [
+        Failure::GraphqlErrors,
+        Failure::Unauthorized,
+        Failure::Status(502),
+    ] {
+        app.sim.set_failure(Endpoint::Graphql, failure);
         let again = app.sign_in("alice").await;
         assert_eq!(again.body["sponsor"], true, "{failure:?}");
         assert_eq!(sponsors(&app), vec![1001], "{failure:?}");

@@ -19,9 +19,14 @@ use crate::store::{Profile, Sponsorship};
 /// Start the GitHub sign-in: a redirect to GitHub's authorize page with a
 /// fresh single-use `state` and a PKCE challenge (S256).
 #[utoipa::path(get, path = "/login", tag = "auth", responses((status = 302, description = "To GitHub")))]
-pub async fn login(State(state): State<AppState>, session: AuthSession) -> Result<Response, AppError> {
+pub async fn login(
+    State(state): State<AppState>,
+    session: AuthSession,
+) -> Result<Response, AppError> {
     let request = state.github.authorize();
-    session.begin_login(&request.state, &request.pkce_verifier).await?;
+    session
+        .begin_login(&request.state, &request.pkce_verifier)
+        .await?;
     let mut response = StatusCode::FOUND.into_response();
     let location = request
         .url
@@ -72,7 +77,11 @@ pub async fn callback(
     }
 }
 
-async fn finish_sign_in(state: &AppState, session: &AuthSession, query: CallbackQuery) -> Result<SignedIn, AppError> {
+async fn finish_sign_in(
+    state: &AppState,
+    session: &AuthSession,
+    query: CallbackQuery,
+) -> Result<SignedIn, AppError> {
     // Single use: the pending state and verifier leave the session before
     // anything is compared, whatever the outcome.
     let pending = session.take_pending_login().await?;
@@ -86,25 +95,42 @@ async fn finish_sign_in(state: &AppState, session: &AuthSession, query: Callback
         ));
     };
     if !bool::from(expected.as_bytes().ct_eq(got.as_bytes())) {
-        return Err(AppError::bad_request("invalid_state", "the sign-in state does not match; start again at /login"));
+        return Err(AppError::bad_request(
+            "invalid_state",
+            "the sign-in state does not match; start again at /login",
+        ));
     }
-    let code = query
-        .code
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| AppError::bad_request("missing_code", "GitHub sent no authorization code"))?;
-    let verifier = pending
-        .pkce_verifier
-        .ok_or_else(|| AppError::bad_request("invalid_state", "the sign-in has no PKCE verifier; start again"))?;
+    let code = query.code.filter(|c| !c.is_empty()).ok_or_else(|| {
+        AppError::bad_request("missing_code", "GitHub sent no authorization code")
+    })?;
+    let verifier = pending.pkce_verifier.ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_state",
+            "the sign-in has no PKCE verifier; start again",
+        )
+    })?;
 
-    let token = state.github.exchange_code(&code, verifier).await.map_err(|e| github_failure(state, e))?;
-    let user = state.github.user(&token).await.map_err(|e| github_failure(state, e))?;
+    let token = state
+        .github
+        .exchange_code(&code, verifier)
+        .await
+        .map_err(|e| github_failure(state, e))?;
+    let user = state
+        .github
+        .user(&token)
+        .await
+        .map_err(|e| github_failure(state, e))?;
     let id = u64::try_from(user.id).map_err(|_| AppError::Github {
         code: "github_bad_answer",
         message: "GitHub sent an invalid user id".into(),
     })?;
     let sponsorship = match state
         .github
-        .viewer_sponsorship(&token, &state.config.sponsorable, state.config.sponsor_min_monthly_usd)
+        .viewer_sponsorship(
+            &token,
+            &state.config.sponsorable,
+            state.config.sponsor_min_monthly_usd,
+        )
         .await
     {
         Ok(status) => Some(Sponsorship {
@@ -114,7 +140,11 @@ async fn finish_sign_in(state: &AppState, session: &AuthSession, query: Callback
         Err(e) => {
             // Sign in with the last known status: a GitHub failure never demotes.
             state.metrics.github_error(e.kind());
-            tracing::warn!(user.id = id, error.kind = e.kind(), "sponsorship check failed; keeping the known status");
+            tracing::warn!(
+                user.id = id,
+                error.kind = e.kind(),
+                "sponsorship check failed; keeping the known status"
+            );
             None
         }
     };
@@ -125,7 +155,10 @@ async fn finish_sign_in(state: &AppState, session: &AuthSession, query: Callback
         name: user.name,
         avatar_url: user.avatar_url,
     };
-    let sponsor = state.store.record_login(&profile, sponsorship, unix_now()).await?;
+    let sponsor = state
+        .store
+        .record_login(&profile, sponsorship, unix_now())
+        .await?;
     session.sign_in(id).await?;
     tracing::info!(user.id = id, user.sponsor = sponsor, "signed in");
     Ok(SignedIn {
@@ -148,15 +181,19 @@ fn callback_error(error: &str, description: Option<&str>) -> AppError {
 fn github_failure(state: &AppState, e: GithubError) -> AppError {
     state.metrics.github_error(e.kind());
     match &e {
-        GithubError::TokenRejected { code, .. } if code == "bad_verification_code" => AppError::bad_request(
-            "bad_verification_code",
-            "the authorization code is invalid, expired or already used; sign in again",
-        ),
+        GithubError::TokenRejected { code, .. } if code == "bad_verification_code" => {
+            AppError::bad_request(
+                "bad_verification_code",
+                "the authorization code is invalid, expired or already used; sign in again",
+            )
+        }
         GithubError::TokenRejected { code, description } => {
             tracing::error!(error.code = %code, error.description = %description, "GitHub refused the token exchange");
             AppError::Github {
                 code: "token_exchange_failed",
-                message: "GitHub refused the sign-in; the service's GitHub app settings may be wrong".into(),
+                message:
+                    "GitHub refused the sign-in; the service's GitHub app settings may be wrong"
+                        .into(),
             }
         }
         GithubError::Timeout => AppError::Github {

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Serialize;
@@ -42,21 +42,28 @@ pub struct ExcludeRequest {
 }
 
 /// The node id from a JSON or form body, plus whether a browser form sent it
-/// (it is then answered with a redirect back to the page).
+/// (form body and `Accept: text/html`: answered with a redirect to the page).
 pub struct ExcludeBody {
     pub id: String,
-    pub from_form: bool,
+    pub from_browser_form: bool,
 }
 
 impl<S: Send + Sync> FromRequest<S> for ExcludeBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let browser = crate::routes::auth::prefers_html(req.headers());
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -67,12 +74,21 @@ impl<S: Send + Sync> FromRequest<S> for ExcludeBody {
         })?;
         // An empty body is a malformed request whatever it claims to be.
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(AppError::bad_request("missing_body", "the request has no body; send {\"id\": \"...\"}"));
+            return Err(AppError::bad_request(
+                "missing_body",
+                "the request has no body; send {\"id\": \"...\"}",
+            ));
         }
         if content_type == "application/json" || content_type.ends_with("+json") {
-            parse_json(&body).map(|id| ExcludeBody { id, from_form: false })
+            parse_json(&body).map(|id| ExcludeBody {
+                id,
+                from_browser_form: false,
+            })
         } else if content_type == "application/x-www-form-urlencoded" {
-            parse_form(&body).map(|id| ExcludeBody { id, from_form: true })
+            parse_form(&body).map(|id| ExcludeBody {
+                id,
+                from_browser_form: browser,
+            })
         } else {
             Err(AppError::UnsupportedMediaType)
         }
@@ -80,13 +96,17 @@ impl<S: Send + Sync> FromRequest<S> for ExcludeBody {
 }
 
 fn parse_json(body: &[u8]) -> Result<String, AppError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| AppError::bad_request("malformed_request", "the body must be a JSON object"))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    let object = value.as_object().ok_or_else(|| {
+        AppError::bad_request("malformed_request", "the body must be a JSON object")
+    })?;
     match object.get("id") {
-        None => Err(AppError::bad_request("missing_field", "the body has no \"id\" field")),
+        None => Err(AppError::bad_request(
+            "missing_field",
+            "the body has no \"id\" field",
+        )),
         Some(serde_json::Value::String(id)) => Ok(id.clone()),
         Some(_) => Err(AppError::invalid("invalid_id", "id must be a string")),
     }
@@ -94,7 +114,10 @@ fn parse_json(body: &[u8]) -> Result<String, AppError> {
 
 fn parse_form(body: &[u8]) -> Result<String, AppError> {
     if std::str::from_utf8(body).is_err() {
-        return Err(AppError::bad_request("malformed_form", "the form body is not UTF-8"));
+        return Err(AppError::bad_request(
+            "malformed_form",
+            "the form body is not UTF-8",
+        ));
     }
     url::form_urlencoded::parse(body)
         .find(|(k, _)| k == "id")
@@ -111,12 +134,16 @@ fn parse_form(body: &[u8]) -> Result<String, AppError> {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn exclude(State(state): State<AppState>, user: CurrentUser, body: ExcludeBody) -> Result<Response, AppError> {
+pub async fn exclude(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: ExcludeBody,
+) -> Result<Response, AppError> {
     validate_node_id(&body.id)?;
     match state.store.add_exclusion(user.0, &body.id).await? {
         AddOutcome::QuotaExceeded { limit } => Err(AppError::QuotaExceeded { limit }),
         AddOutcome::Added { count, sponsor, .. } => {
-            if body.from_form {
+            if body.from_browser_form {
                 return Ok(Redirect::to("/").into_response());
             }
             Ok(Json(Excluded {
@@ -132,7 +159,10 @@ pub async fn exclude(State(state): State<AppState>, user: CurrentUser, body: Exc
 /// The signed-in user's excluded node ids.
 #[utoipa::path(get, path = "/exclusions", tag = "preferences",
     responses((status = 200, body = Exclusions), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Exclusions>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Exclusions>, AppError> {
     let (ids, persistent) = state.store.exclusions(user.0).await?;
     Ok(Json(Exclusions { ids, persistent }))
 }
@@ -158,7 +188,6 @@ pub async fn remove_from_form(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    _headers: HeaderMap,
 ) -> Result<Redirect, AppError> {
     validate_node_id(&id)?;
     state.store.remove_exclusion(user.0, &id).await?;

@@ -29,7 +29,11 @@ pub struct Me {
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Me>, AppError> {
     // A session whose user record is gone (the local Redis lost it and the
     // remote has no copy) is treated as signed out.
-    let record = state.store.user(user.0).await?.ok_or(AppError::NotSignedIn)?;
+    let record = state
+        .store
+        .user(user.0)
+        .await?
+        .ok_or(AppError::NotSignedIn)?;
     Ok(Json(Me {
         id: record.id,
         user_login: record.user_login,

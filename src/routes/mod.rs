@@ -65,21 +65,34 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .add_trusted_origin(config.public_origin())
         .unwrap_or_else(|_| CsrfLayer::new());
     api.route("/", get(page::index))
-        .route("/exclusions/{id}/delete", post(exclusions::remove_from_form))
+        .route(
+            "/exclusions/{id}/delete",
+            post(exclusions::remove_from_form),
+        )
         .route("/openapi.json", get(move || openapi::serve(doc.clone())))
         .fallback(not_found)
         .layer(sessions)
         .layer(DefaultBodyLimit::max(exclusions::BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(exclusions::BODY_LIMIT))
         .layer(csrf)
-        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .layer(middleware::from_fn(json_errors))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-        .layer(CatchPanicLayer::custom(|_| AppError::Internal("handler panicked".into()).into_response()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-            // The path only: query strings can carry OAuth codes and state.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::Internal("handler panicked".into()).into_response()
         }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                // The path only: query strings can carry OAuth codes and state.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
         .with_state(state)
 }
 
@@ -107,14 +120,23 @@ async fn json_errors(request: Request, next: Next) -> Response {
     let message = match status {
         StatusCode::FORBIDDEN => "cross-site request refused".to_owned(),
         StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this path".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => format!("request body is larger than {} bytes", exclusions::BODY_LIMIT),
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "request body is larger than {} bytes",
+            exclusions::BODY_LIMIT
+        ),
         _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let code = match status {
         StatusCode::FORBIDDEN => "cross_site_request",
         other => code_for_status(other),
     };
-    let mut converted = json_response(status, &ErrorBody { error: code, message });
+    let mut converted = json_response(
+        status,
+        &ErrorBody {
+            error: code,
+            message,
+        },
+    );
     if let Some(allow) = response.headers().get(header::ALLOW) {
         converted.headers_mut().insert(header::ALLOW, allow.clone());
     }

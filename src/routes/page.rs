@@ -45,7 +45,10 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
 }
 
 /// The start page: sign in when signed out; profile and exclusions when signed in.
-pub async fn index(State(state): State<AppState>, user: Option<CurrentUser>) -> Result<Html<String>, AppError> {
+pub async fn index(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+) -> Result<Html<String>, AppError> {
     let sponsorable = escape(&state.config.sponsorable);
     let Some(CurrentUser(id)) = user else {
         return Ok(layout(

@@ -33,7 +33,7 @@ use redis::{RedisResult, Script, Value};
 use crate::keys::{Keys, SponsorKey};
 
 /// Lua shared by the scripts: does `key` have to be fetched back before use?
-const PRELUDE: &str = r#"
+pub(crate) const PRELUDE: &str = r#"
 local function needs_fetch(meta, key)
   local h, p = unpack(redis.call('HMGET', meta, 'h', 'p'))
   if h ~= '1' then return true end
@@ -194,8 +194,14 @@ pub enum Gate<T> {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddOutcome {
-    Added { added: bool, count: u64, sponsor: bool },
-    QuotaExceeded { limit: u64 },
+    Added {
+        added: bool,
+        count: u64,
+        sponsor: bool,
+    },
+    QuotaExceeded {
+        limit: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -98,7 +98,8 @@ impl SponsorKey {
 /// Decimal GitHub user id without sign, leading zeros or other noise, so that
 /// one user has exactly one key name.
 fn parse_id(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     s.parse().ok()
@@ -122,7 +123,10 @@ mod tests {
         let keys = Keys::new("acme-org");
         assert_eq!(keys.parse("sponsors:acme-org"), Some(SponsorKey::Sponsors));
         assert_eq!(keys.parse("user:7:mnodes"), Some(SponsorKey::Mnodes(7)));
-        assert_eq!(keys.parse("user_details:7"), Some(SponsorKey::UserDetails(7)));
+        assert_eq!(
+            keys.parse("user_details:7"),
+            Some(SponsorKey::UserDetails(7))
+        );
         for other in [
             "sponsors:other",
             "user:07:mnodes",
@@ -135,7 +139,11 @@ mod tests {
         ] {
             assert_eq!(keys.parse(other), None, "{other}");
         }
-        for key in [SponsorKey::Sponsors, SponsorKey::UserDetails(3), SponsorKey::Mnodes(3)] {
+        for key in [
+            SponsorKey::Sponsors,
+            SponsorKey::UserDetails(3),
+            SponsorKey::Mnodes(3),
+        ] {
             assert_eq!(keys.parse(&keys.name(&key)), Some(key));
         }
     }

@@ -60,10 +60,16 @@ impl TestAppBuilder {
     }
 
     pub async fn start(self) -> TestApp {
-        let sim = GithubSim::start(SimOptions::default()).await.expect("start fake GitHub");
+        let sim = GithubSim::start(SimOptions::default())
+            .await
+            .expect("start fake GitHub");
         let local = RedisServer::start();
-        let remote = self.with_remote.then(|| RedisServer::start_with_password(REMOTE_PASSWORD));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let remote = self
+            .with_remote
+            .then(|| RedisServer::start_with_password(REMOTE_PASSWORD));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let url = format!("http://{addr}");
         let defaults = SimOptions::default();
@@ -129,14 +135,23 @@ impl TestApp {
 
     /// `GET /login` with `client`; returns the GitHub authorize URL.
     pub async fn begin_login(&self, client: &reqwest::Client) -> String {
-        let response = client.get(self.at("/login")).send().await.expect("GET /login");
+        let response = client
+            .get(self.at("/login"))
+            .send()
+            .await
+            .expect("GET /login");
         assert_eq!(response.status(), 302, "GET /login");
         location(&response)
     }
 
     /// Goes through the fake GitHub's authorize page as `login` and returns
     /// the callback URL GitHub sends the browser back to.
-    pub async fn authorize_at_github(&self, client: &reqwest::Client, authorize_url: &str, login: &str) -> String {
+    pub async fn authorize_at_github(
+        &self,
+        client: &reqwest::Client,
+        authorize_url: &str,
+        login: &str,
+    ) -> String {
         let response = client
             .get(format!("{authorize_url}&sim_user={login}"))
             .send()

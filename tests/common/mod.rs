@@ -5,7 +5,7 @@
 pub mod app;
 pub mod redis;
 
-pub use app::{SignedIn, TestApp, TestAppBuilder};
+pub use app::TestApp;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

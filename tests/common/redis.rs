@@ -82,7 +82,8 @@ impl RedisServer {
                 }
             }
             if let Ok(client) = redis::Client::open(self.url()) {
-                if let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) {
+                if let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
+                {
                     if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
                         return true;
                     }
@@ -113,7 +114,9 @@ impl RedisServer {
 
     /// A plain synchronous connection, as "another program" reading the Redis would use.
     pub fn conn(&self) -> redis::Connection {
-        self.client().get_connection().expect("connect to test redis")
+        self.client()
+            .get_connection()
+            .expect("connect to test redis")
     }
 
     /// Stops the server (SIGKILL), keeping its port for [`Self::restart`].
@@ -124,7 +127,11 @@ impl RedisServer {
     /// Starts it again on the same port, empty (no persistence).
     pub fn restart(&mut self) {
         self.kill();
-        assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 
     fn kill(&mut self) {

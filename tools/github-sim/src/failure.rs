@@ -37,7 +37,9 @@ pub(crate) async fn gate(shared: &Shared, ep: Endpoint, headers: &HeaderMap) -> 
                 "Unauthorized",
                 "The simulator was told to refuse this request.",
             ),
-            Endpoint::Token => oauth::token_error(headers, oauth::TokenError::IncorrectClientCredentials),
+            Endpoint::Token => {
+                oauth::token_error(headers, oauth::TokenError::IncorrectClientCredentials)
+            }
             _ => rest::bad_credentials(),
         }),
         Failure::GraphqlErrors => Some(rate_limited(shared, ep, headers)),
@@ -66,7 +68,8 @@ fn status_response(ep: Endpoint, code: u16) -> Response {
             (status, axum::Json(body)).into_response()
         }
         _ => {
-            let body = json!({"message": reason, "documentation_url": "https://docs.github.com/rest"});
+            let body =
+                json!({"message": reason, "documentation_url": "https://docs.github.com/rest"});
             (status, axum::Json(body)).into_response()
         }
     }
@@ -98,7 +101,11 @@ fn rate_limited(shared: &Shared, ep: Endpoint, headers: &HeaderMap) -> Response 
             "You have exceeded a secondary rate limit.",
         ),
     };
-    let resource = if ep == Endpoint::Graphql { "graphql" } else { "core" };
+    let resource = if ep == Endpoint::Graphql {
+        "graphql"
+    } else {
+        "core"
+    };
     let h = response.headers_mut();
     let reset = (clock::unix_now() + 3600).to_string();
     for (name, value) in [

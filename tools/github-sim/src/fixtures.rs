@@ -312,10 +312,7 @@ pub fn fixtures() -> Vec<FixtureUser> {
         true,
         "sponsors acme-org privately at $10/month",
     )
-    .sponsors(
-        "acme-org",
-        monthly_at(1000, at(459, 8)).private(),
-    );
+    .sponsors("acme-org", monthly_at(1000, at(459, 8)).private());
     let admin = FixtureUser::person(
         "acme-admin",
         1009,

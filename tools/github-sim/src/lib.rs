@@ -117,7 +117,9 @@ impl GithubSim {
     /// A valid access token for a fixture user, as if the web flow had run.
     /// Panics if `login` is not a fixture user (a test bug).
     pub fn issue_token(&self, login: &str, scopes: &[&str]) -> String {
-        let user = self.shared.with(|s| find(&s.world, login).map(|u| u.login.clone()));
+        let user = self
+            .shared
+            .with(|s| find(&s.world, login).map(|u| u.login.clone()));
         let user = user.unwrap_or_else(|| panic!("github-sim: no fixture user '{login}'"));
         self.shared
             .mint_token(&user, normalize_scopes(&scopes.join(" ")))

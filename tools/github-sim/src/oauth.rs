@@ -15,7 +15,9 @@ use url::form_urlencoded;
 use crate::failure::gate;
 use crate::fixtures::AccountKind;
 use crate::pages::{error_page, sign_in_page};
-use crate::state::{find, normalize_scopes, random_hex, AuthorizeRecord, CodeGrant, Endpoint, Shared};
+use crate::state::{
+    find, normalize_scopes, random_hex, AuthorizeRecord, CodeGrant, Endpoint, Shared,
+};
 
 const ACCESS_DENIED: &str = "error=access_denied\
 &error_description=The+user+has+denied+your+application+access.\
@@ -41,8 +43,7 @@ fn state_suffix(state: &Option<String>) -> String {
 
 fn valid_challenge(c: &str) -> bool {
     c.len() == 43
-        && c
-            .bytes()
+        && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -111,7 +112,10 @@ pub(crate) async fn authorize(
     }
     if q.get("sim_deny").is_some_and(|v| !v.is_empty() && v != "0") {
         tracing::info!("authorize: user denied access");
-        return redirect_to(&redirect_uri, &format!("{ACCESS_DENIED}{}", state_suffix(&state)));
+        return redirect_to(
+            &redirect_uri,
+            &format!("{ACCESS_DENIED}{}", state_suffix(&state)),
+        );
     }
     let scope = record.scope.clone().unwrap_or_default();
     let Some(chosen) = get("sim_user") else {
@@ -153,7 +157,10 @@ pub(crate) async fn authorize(
     };
     shared.with(|s| s.codes.insert(code.clone(), grant));
     tracing::info!(user = %login, "authorize: code issued");
-    redirect_to(&redirect_uri, &format!("code={code}{}", state_suffix(&state)))
+    redirect_to(
+        &redirect_uri,
+        &format!("code={code}{}", state_suffix(&state)),
+    )
 }
 
 /// The token endpoint's documented errors (always HTTP 200).
@@ -238,7 +245,10 @@ fn form_200(pairs: &[(&str, &str)]) -> Response {
         .finish();
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )],
         body,
     )
         .into_response()
@@ -260,7 +270,11 @@ pub(crate) fn token_error(headers: &HeaderMap, e: TokenError) -> Response {
 }
 
 /// Parameters from the query string, then the body (form or JSON) over them.
-fn collect_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> HashMap<String, String> {
+fn collect_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> HashMap<String, String> {
     let mut params: HashMap<String, String> = HashMap::new();
     if let Some(q) = query {
         params.extend(form_urlencoded::parse(q.as_bytes()).into_owned());

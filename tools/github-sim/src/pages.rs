@@ -56,7 +56,11 @@ pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Resp
 
 /// The sign-in page: one button per listed fixture user, plus "Deny".
 /// `hidden` are the authorize parameters to carry over (name, value).
-pub(crate) fn sign_in_page(hidden: &[(&str, &str)], scope: &str, users: &[FixtureUser]) -> Response {
+pub(crate) fn sign_in_page(
+    hidden: &[(&str, &str)],
+    scope: &str,
+    users: &[FixtureUser],
+) -> Response {
     let mut body = String::from("<h1>Sign in to GitHub (simulator)</h1>");
     let shown_scope = if scope.trim().is_empty() {
         "no scopes (public data only)".to_string()
@@ -109,8 +113,15 @@ pub(crate) async fn index(State(shared): State<Shared>) -> Response {
          <li><code>{base}/user</code>, <code>{base}/user/emails</code></li>\
          <li><code>{base}/graphql</code></li></ul><h2>Fixture users</h2><ul>"
     );
-    for user in users.iter().filter(|u| u.listed || u.kind == AccountKind::Organization) {
-        body.push_str(&format!("<li>{} (id {})</li>", esc(&user.description), user.id));
+    for user in users
+        .iter()
+        .filter(|u| u.listed || u.kind == AccountKind::Organization)
+    {
+        body.push_str(&format!(
+            "<li>{} (id {})</li>",
+            esc(&user.description),
+            user.id
+        ));
     }
     body.push_str("<li>project-001 … project-130 — sponsorable users sponsored by dave</li></ul>");
     Html(page("GitHub simulator", &body)).into_response()

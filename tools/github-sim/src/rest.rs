@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::clock;
 use crate::failure::{gate, request_id, text};
 use crate::fixtures::FixtureUser;
 use crate::state::{has_scope, Auth, Endpoint, Shared, TokenGrant};
-use crate::clock;
 
 const NO_USER_AGENT: &str = "Request forbidden by administrative rules. Please make sure your request has a User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required).";
 
@@ -43,16 +43,13 @@ pub(crate) fn not_found() -> Response {
 }
 
 /// The 403 GitHub's front end gives to requests without a `User-Agent`.
-pub(crate) fn require_user_agent(headers: &HeaderMap) -> Result<(), Response> {
+/// `Some(403)` when the request has no `User-Agent`.
+pub(crate) fn missing_user_agent(headers: &HeaderMap) -> Option<Response> {
     let present = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| !v.trim().is_empty());
-    if present {
-        Ok(())
-    } else {
-        Err(text(StatusCode::FORBIDDEN, NO_USER_AGENT))
-    }
+    (!present).then(|| text(StatusCode::FORBIDDEN, NO_USER_AGENT))
 }
 
 /// Adds the headers api.github.com sends on authenticated answers.
@@ -67,7 +64,10 @@ pub(crate) fn api_headers(
     let reset = clock::unix_now() / 3600 * 3600 + 3600;
     let pairs = [
         ("x-ratelimit-limit", limit.to_string()),
-        ("x-ratelimit-remaining", limit.saturating_sub(used).to_string()),
+        (
+            "x-ratelimit-remaining",
+            limit.saturating_sub(used).to_string(),
+        ),
         ("x-ratelimit-used", used.to_string()),
         ("x-ratelimit-reset", reset.to_string()),
         ("x-ratelimit-resource", resource.to_string()),
@@ -90,15 +90,17 @@ fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
     docs: &str,
-) -> Result<(TokenGrant, FixtureUser), Response> {
-    require_user_agent(headers)?;
+) -> Result<(TokenGrant, Box<FixtureUser>), Box<Response>> {
+    if let Some(refused) = missing_user_agent(headers) {
+        return Err(Box::new(refused));
+    }
     match shared.auth(headers) {
         Auth::Valid { grant, user } => Ok((grant, user)),
-        Auth::Unknown => Err(bad_credentials()),
-        Auth::Missing => Err(json_response(
+        Auth::Unknown => Err(Box::new(bad_credentials())),
+        Auth::Missing => Err(Box::new(json_response(
             StatusCode::UNAUTHORIZED,
             json!({"message": "Requires authentication", "documentation_url": docs}).to_string(),
-        )),
+        ))),
     }
 }
 
@@ -145,7 +147,7 @@ pub(crate) async fn user(State(shared): State<Shared>, headers: HeaderMap) -> Re
     const DOCS: &str = "https://docs.github.com/rest/users/users#get-the-authenticated-user";
     let (grant, u) = match authenticate(&shared, &headers, DOCS) {
         Ok(ok) => ok,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let base = &shared.base;
     let private = has_scope(&grant.scopes, "user").then(|| {
@@ -168,7 +170,11 @@ pub(crate) async fn user(State(shared): State<Shared>, headers: HeaderMap) -> Re
         repos_url: format!("{base}/users/{}/repos", u.login),
         organizations_url: format!("{base}/users/{}/orgs", u.login),
         kind: u.kind.as_str(),
-        user_view_type: if private.is_some() { "private" } else { "public" },
+        user_view_type: if private.is_some() {
+            "private"
+        } else {
+            "public"
+        },
         site_admin: false,
         name: u.name.as_deref(),
         company: None,
@@ -208,7 +214,7 @@ pub(crate) async fn emails(
         "https://docs.github.com/rest/users/emails#list-email-addresses-for-the-authenticated-user";
     let (grant, u) = match authenticate(&shared, &headers, DOCS) {
         Ok(ok) => ok,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let used = shared.count_rate(&u.login, "core");
     let accepted = "user, user:email";
@@ -257,10 +263,7 @@ pub(crate) async fn emails(
     if page > 1 {
         links.push(link_to(1, "first"));
     }
-    let mut response = json_response(
-        StatusCode::OK,
-        serde_json::Value::Array(items).to_string(),
-    );
+    let mut response = json_response(StatusCode::OK, serde_json::Value::Array(items).to_string());
     if !links.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
             response.headers_mut().insert(header::LINK, v);

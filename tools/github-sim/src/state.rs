@@ -98,7 +98,10 @@ pub(crate) struct Shared {
 pub(crate) enum Auth {
     Missing,
     Unknown,
-    Valid { grant: TokenGrant, user: FixtureUser },
+    Valid {
+        grant: TokenGrant,
+        user: Box<FixtureUser>,
+    },
 }
 
 impl Shared {
@@ -123,8 +126,10 @@ impl Shared {
 
     /// Runs `f` under the lock (never held across an await).
     pub fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        let mut guard: MutexGuard<'_, Inner> =
-            self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard: MutexGuard<'_, Inner> = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut guard)
     }
 
@@ -151,7 +156,7 @@ impl Shared {
             match find(&s.world, &grant.login) {
                 Some(user) => Auth::Valid {
                     grant,
-                    user: user.clone(),
+                    user: Box::new(user.clone()),
                 },
                 None => Auth::Unknown,
             }
@@ -173,7 +178,10 @@ impl Shared {
 
 /// The token of an `Authorization: token X` or `Bearer X` header.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     let known = scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer");
@@ -203,8 +211,7 @@ pub(crate) fn normalize_scopes(requested: &str) -> Vec<String> {
 /// Whether `scopes` grant `needed` (directly or through its parent `user`).
 pub(crate) fn has_scope(scopes: &[String], needed: &str) -> bool {
     scopes.iter().any(|s| {
-        s == needed
-            || (s == "user" && matches!(needed, "read:user" | "user:email" | "user:follow"))
+        s == needed || (s == "user" && matches!(needed, "read:user" | "user:email" | "user:follow"))
     })
 }
 
@@ -231,7 +238,10 @@ mod tests {
             normalize_scopes("read:user user:email"),
             vec!["read:user", "user:email"]
         );
-        assert_eq!(normalize_scopes("user,gist,user:email"), vec!["user", "gist"]);
+        assert_eq!(
+            normalize_scopes("user,gist,user:email"),
+            vec!["user", "gist"]
+        );
         assert!(normalize_scopes("").is_empty());
         assert!(has_scope(&["user".into()], "read:user"));
         assert!(!has_scope(&["user:email".into()], "read:user"));

@@ -88,7 +88,12 @@ impl Args {
     }
     pub fn strings(&self, name: &str) -> Option<Vec<String>> {
         let items = self.0.get(name)?.as_array()?;
-        Some(items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        Some(
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        )
     }
     pub fn get(&self, name: &str) -> Option<&Json> {
         self.0.get(name)

@@ -12,14 +12,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use graphql_parser::query::{Definition, OperationDefinition, SelectionSet, Type, VariableDefinition};
-use graphql_parser::Pos;
+use graphql_parser::query::{Definition, OperationDefinition, Type, VariableDefinition};
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
 use crate::failure::gate;
 use crate::fixtures::FixtureUser;
-use crate::rest::{api_headers, bad_credentials, require_user_agent};
+use crate::rest::{api_headers, bad_credentials, missing_user_agent};
 use crate::state::{Auth, Endpoint, Shared};
 use exec::{locations, to_json, Exec, Fragments, Out};
 use resolve::{Obj, World};
@@ -51,11 +50,15 @@ fn message(text: &str) -> Json {
 }
 
 /// `POST /graphql`
-pub(crate) async fn graphql(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn graphql(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(response) = gate(&shared, Endpoint::Graphql, &headers).await {
         return response;
     }
-    if let Err(response) = require_user_agent(&headers) {
+    if let Some(response) = missing_user_agent(&headers) {
         return response;
     }
     let (grant, user) = match shared.auth(&headers) {
@@ -91,9 +94,17 @@ pub(crate) async fn graphql(State(shared): State<Shared>, headers: HeaderMap, bo
 }
 
 /// Runs one request body `{query, variables, operationName}`.
-pub(crate) fn answer(request: &Json, accounts: &[FixtureUser], viewer: &FixtureUser, scopes: &[String], base: &str) -> GqlResponse {
+pub(crate) fn answer(
+    request: &Json,
+    accounts: &[FixtureUser],
+    viewer: &FixtureUser,
+    scopes: &[String],
+    base: &str,
+) -> GqlResponse {
     let Some(query) = request.get("query").and_then(Json::as_str) else {
-        return GqlResponse::errors(vec![message("A query attribute must be specified and must be a string.")]);
+        return GqlResponse::errors(vec![message(
+            "A query attribute must be specified and must be a string.",
+        )]);
     };
     let variables = match request.get("variables") {
         None | Some(Json::Null) => Map::new(),
@@ -123,14 +134,8 @@ pub(crate) fn answer(request: &Json, accounts: &[FixtureUser], viewer: &FixtureU
             Definition::Operation(op) => operations.push(op),
         }
     }
-    let named = |op: &OperationDefinition<'_, &str>| match op {
-        OperationDefinition::Query(q) => q.name,
-        OperationDefinition::Mutation(m) => m.name,
-        OperationDefinition::Subscription(s) => s.name,
-        OperationDefinition::SelectionSet(_) => None,
-    };
     let chosen = match operation_name {
-        Some(name) => operations.iter().find(|op| named(op) == Some(name)),
+        Some(name) => operations.iter().find(|op| op_name(op) == Some(name)),
         None if operations.len() == 1 => operations.first(),
         None if operations.is_empty() => {
             return GqlResponse::errors(vec![message("No operations in query document")]);
@@ -143,9 +148,14 @@ pub(crate) fn answer(request: &Json, accounts: &[FixtureUser], viewer: &FixtureU
         let name = operation_name.unwrap_or_default();
         return GqlResponse::errors(vec![message(&format!("No operation named \"{name}\""))]);
     };
-    let (name, var_defs, root, pos): (_, &[VariableDefinition<'_, &str>], &SelectionSet<'_, &str>, Pos) = match op {
-        OperationDefinition::Query(q) => (q.name, &q.variable_definitions, &q.selection_set, q.position),
-        OperationDefinition::SelectionSet(set) => (None, &[], set, set.span.0),
+    let (name, var_defs, root, pos) = match op {
+        OperationDefinition::Query(q) => (
+            q.name,
+            &q.variable_definitions[..],
+            &q.selection_set,
+            q.position,
+        ),
+        OperationDefinition::SelectionSet(set) => (None, &[][..], set, set.span.0),
         OperationDefinition::Mutation(m) => {
             let e = json!({"locations": locations(m.position), "message": "Schema is not configured for mutations"});
             return GqlResponse::errors(vec![e]);
@@ -176,7 +186,11 @@ pub(crate) fn answer(request: &Json, accounts: &[FixtureUser], viewer: &FixtureU
     let mut ex = Exec {
         fragments: &fragments,
         vars: &vars,
-        world: World { accounts, viewer, base },
+        world: World {
+            accounts,
+            viewer,
+            base,
+        },
         errors: Vec::new(),
         fatal: false,
     };
@@ -187,7 +201,16 @@ pub(crate) fn answer(request: &Json, accounts: &[FixtureUser], viewer: &FixtureU
     }
 }
 
-fn type_string(ty: &Type<'_, &str>) -> String {
+fn op_name<'x>(op: &OperationDefinition<'x, &'x str>) -> Option<&'x str> {
+    match op {
+        OperationDefinition::Query(q) => q.name,
+        OperationDefinition::Mutation(m) => m.name,
+        OperationDefinition::Subscription(s) => s.name,
+        OperationDefinition::SelectionSet(_) => None,
+    }
+}
+
+fn type_string<'a>(ty: &Type<'a, &'a str>) -> String {
     match ty {
         Type::NamedType(name) => name.to_string(),
         Type::ListType(inner) => format!("[{}]", type_string(inner)),
@@ -196,7 +219,7 @@ fn type_string(ty: &Type<'_, &str>) -> String {
 }
 
 /// Checks a variable value against its declared type.
-fn check(ty: &Type<'_, &str>, v: &Json) -> Result<(), String> {
+fn check<'a>(ty: &Type<'a, &'a str>, v: &Json) -> Result<(), String> {
     match ty {
         Type::NonNullType(_) if v.is_null() => Err("Expected value to not be null".into()),
         Type::NonNullType(inner) => check(inner, v),
@@ -225,7 +248,10 @@ fn check(ty: &Type<'_, &str>, v: &Json) -> Result<(), String> {
 }
 
 /// Request values (or defaults) for every declared variable, type-checked.
-fn coerce_variables(defs: &[VariableDefinition<'_, &str>], provided: &Map<String, Json>) -> Result<Map<String, Json>, Vec<Json>> {
+fn coerce_variables<'a>(
+    defs: &[VariableDefinition<'a, &'a str>],
+    provided: &Map<String, Json>,
+) -> Result<Map<String, Json>, Vec<Json>> {
     let mut vars = Map::new();
     let mut errors = Vec::new();
     let empty = Map::new();
@@ -238,7 +264,16 @@ fn coerce_variables(defs: &[VariableDefinition<'_, &str>], provided: &Map<String
         let base = inner_name(&def.var_type);
         let known = matches!(
             base,
-            "String" | "ID" | "Int" | "Float" | "Boolean" | "DateTime" | "URI" | "HTML" | "SponsorshipPrivacy" | "SponsorshipOrder"
+            "String"
+                | "ID"
+                | "Int"
+                | "Float"
+                | "Boolean"
+                | "DateTime"
+                | "URI"
+                | "HTML"
+                | "SponsorshipPrivacy"
+                | "SponsorshipOrder"
         );
         if !known {
             errors.push(json!({
@@ -269,7 +304,7 @@ fn coerce_variables(defs: &[VariableDefinition<'_, &str>], provided: &Map<String
     }
 }
 
-fn inner_name<'t>(ty: &'t Type<'_, &'t str>) -> &'t str {
+fn inner_name<'a>(ty: &Type<'a, &'a str>) -> &'a str {
     match ty {
         Type::NamedType(name) => name,
         Type::ListType(inner) | Type::NonNullType(inner) => inner_name(inner),

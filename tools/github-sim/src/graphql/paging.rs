@@ -38,9 +38,9 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<usize> {
         .ok()
 }
 
-pub(crate) fn paginate(
+pub(crate) fn paginate<'a>(
     items: Vec<Sp>,
-    field: &Field<'_, &str>,
+    field: &Field<'a, &'a str>,
     args: &Args,
     path: &[Json],
 ) -> Result<Page, Json> {

@@ -172,7 +172,12 @@ impl Obj {
     }
 }
 
-fn query<'a>(ex: &mut Exec<'a>, field: &Field<'a, &'a str>, args: &Args, path: &[Json]) -> Resolved {
+fn query<'a>(
+    ex: &mut Exec<'a>,
+    field: &Field<'a, &'a str>,
+    args: &Args,
+    path: &[Json],
+) -> Resolved {
     let found = args.str("login").and_then(|l| ex.world.index(l));
     let kind_of = |a: usize| ex.world.accounts[a].kind;
     match field.name {
@@ -247,11 +252,15 @@ fn account<'a>(
         "sponsorshipForViewerAsSponsor" => w
             .sponsorship(w.viewer, a)
             .filter(active)
-            .map_or(Resolved::Null, |sp| Resolved::Obj(Obj::Sponsorship(Box::new(sp)))),
+            .map_or(Resolved::Null, |sp| {
+                Resolved::Obj(Obj::Sponsorship(Box::new(sp)))
+            }),
         "sponsorshipForViewerAsSponsorable" => w
             .sponsorship(a, w.viewer)
             .filter(active)
-            .map_or(Resolved::Null, |sp| Resolved::Obj(Obj::Sponsorship(Box::new(sp)))),
+            .map_or(Resolved::Null, |sp| {
+                Resolved::Obj(Obj::Sponsorship(Box::new(sp)))
+            }),
         "sponsorshipsAsSponsor" => {
             let logins = args.strings("maintainerLogins");
             let all_visible = w.viewer_manages(a);

@@ -53,6 +53,8 @@ const fn f(ty: &'static str) -> Option<FieldDef> {
 }
 
 const LOGIN: &[Arg] = &[req("login", "String!")];
+const SIZE: &[Arg] = &[arg("size", "Int")];
+const ACCOUNT_LOGIN: &[Arg] = &[req("accountLogin", "String!")];
 const ACTIVE_ONLY: &[Arg] = &[arg("activeOnly", "Boolean")];
 const AS_SPONSOR: &[Arg] = &[
     arg("activeOnly", "Boolean"),
@@ -166,7 +168,10 @@ pub(crate) fn field(ty: &str, name: &str) -> Option<FieldDef> {
                 _ => None,
             }),
         "RepositoryOwner" | "Actor" => owner(name).filter(|_| name != "databaseId"),
-        "Node" => (name == "id").then_some(FieldDef { ty: "ID", args: &[] }),
+        "Node" => (name == "id").then_some(FieldDef {
+            ty: "ID",
+            args: &[],
+        }),
         "ProfileOwner" => profile(name).or_else(|| owner(name).filter(|_| name != "databaseId")),
         "Sponsorable" => sponsorable(name),
         "SponsorshipConnection" => match name {
@@ -218,7 +223,7 @@ fn owner(name: &str) -> Option<FieldDef> {
         "databaseId" => f("Int"),
         "avatarUrl" => Some(FieldDef {
             ty: "URI",
-            args: &[arg("size", "Int")],
+            args: SIZE,
         }),
         "url" | "resourcePath" => f("URI"),
         _ => None,
@@ -238,7 +243,7 @@ fn sponsorable(name: &str) -> Option<FieldDef> {
         "viewerIsSponsoring" | "viewerCanSponsor" | "isSponsoringViewer" | "hasSponsorsListing" => {
             f("Boolean")
         }
-        "isSponsoredBy" => with("Boolean", &[req("accountLogin", "String!")]),
+        "isSponsoredBy" => with("Boolean", ACCOUNT_LOGIN),
         "sponsorshipForViewerAsSponsor" | "sponsorshipForViewerAsSponsorable" => {
             with("Sponsorship", ACTIVE_ONLY)
         }

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use graphql_parser::query::{Field, Selection, SelectionSet, TypeCondition, Value};
+use graphql_parser::query::{Directive, Field, Selection, SelectionSet, TypeCondition, Value};
 use serde_json::{json, Value as Json};
 
 use super::exec::{locations, Fragments};
@@ -35,7 +35,13 @@ pub(crate) struct Validator<'a, 'f> {
     stack: Vec<&'a str>,
 }
 
-fn error(path: &[String], code: &str, extra: Json, pos: graphql_parser::Pos, message: String) -> Json {
+fn error(
+    path: &[String],
+    code: &str,
+    extra: Json,
+    pos: graphql_parser::Pos,
+    message: String,
+) -> Json {
     let mut extensions = json!({"code": code});
     if let (Some(ext), Json::Object(more)) = (extensions.as_object_mut(), extra) {
         ext.extend(more);
@@ -73,9 +79,13 @@ impl<'a, 'f> Validator<'a, 'f> {
         let mut unused: Vec<&&str> = self.declared.difference(&self.used_vars).collect();
         unused.sort();
         for name in unused {
-            let message = format!("Variable ${name} is declared by {} but not used", self.op_name);
+            let message = format!(
+                "Variable ${name} is declared by {} but not used",
+                self.op_name
+            );
             let extra = json!({"variableName": name});
-            self.errors.push(error(&path, "variableNotUsed", extra, pos, message));
+            self.errors
+                .push(error(&path, "variableNotUsed", extra, pos, message));
         }
         let mut defined: Vec<_> = self.fragments.iter().collect();
         defined.sort_by_key(|(name, _)| **name);
@@ -90,28 +100,42 @@ impl<'a, 'f> Validator<'a, 'f> {
         }
     }
 
-    fn selection_set(&mut self, ty: &'static str, set: &'a SelectionSet<'a, &'a str>, path: &mut Vec<String>) {
+    fn selection_set(
+        &mut self,
+        ty: &'static str,
+        set: &'a SelectionSet<'a, &'a str>,
+        path: &mut Vec<String>,
+    ) {
         for item in &set.items {
             match item {
                 Selection::Field(field) => self.field(ty, field, path),
                 Selection::InlineFragment(frag) => {
+                    self.directives(&frag.directives, path);
                     let cond = frag.type_condition.as_ref().map(|TypeCondition::On(t)| *t);
                     let label = cond.map_or("...".to_string(), |c| format!("... on {c}"));
                     path.push(label);
-                    if let Some(inner) = self.condition(ty, cond.unwrap_or(ty), frag.position, path) {
+                    if let Some(inner) = self.condition(ty, cond.unwrap_or(ty), frag.position, path)
+                    {
                         self.selection_set(inner, &frag.selection_set, path);
                     }
                     path.pop();
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.fragment_name;
+                    self.directives(&spread.directives, path);
                     self.used_fragments.insert(name);
                     path.push(format!("... {name}"));
                     match self.fragments.get(name).copied() {
                         None => {
                             let message = format!("Fragment {name} was used, but not defined");
                             let extra = json!({"fragmentName": name});
-                            let e = error(path, "useAndDefineFragment", extra, spread.position, message);
+                            let e = error(
+                                path,
+                                "useAndDefineFragment",
+                                extra,
+                                spread.position,
+                                message,
+                            );
                             self.errors.push(e);
                         }
                         Some(_) if self.stack.contains(&name) => {
@@ -137,23 +161,45 @@ impl<'a, 'f> Validator<'a, 'f> {
 
     /// Checks a fragment's type condition inside `parent`; returns the type
     /// to validate the fragment's selections against.
-    fn condition(&mut self, parent: &str, cond: &str, pos: graphql_parser::Pos, path: &[String]) -> Option<&'static str> {
+    fn condition(
+        &mut self,
+        parent: &str,
+        cond: &str,
+        pos: graphql_parser::Pos,
+        path: &[String],
+    ) -> Option<&'static str> {
         let Some((name, kind)) = schema::lookup(cond) else {
             let message = format!("No such type {cond}, so it can't be a fragment condition");
-            self.errors.push(error(path, "undefinedType", json!({"typeName": cond}), pos, message));
+            self.errors.push(error(
+                path,
+                "undefinedType",
+                json!({"typeName": cond}),
+                pos,
+                message,
+            ));
             return None;
         };
         if kind.is_leaf() {
-            let message = format!("Invalid fragment on type {cond} (must be Union, Interface or Object)");
+            let message =
+                format!("Invalid fragment on type {cond} (must be Union, Interface or Object)");
             let extra = json!({"typeName": cond});
-            self.errors.push(error(path, "fragmentOnNonCompositeType", extra, pos, message));
+            self.errors.push(error(
+                path,
+                "fragmentOnNonCompositeType",
+                extra,
+                pos,
+                message,
+            ));
             return None;
         }
-        let overlap = possible_types(cond).iter().any(|t| possible_types(parent).contains(t));
+        let overlap = possible_types(cond)
+            .iter()
+            .any(|t| possible_types(parent).contains(t));
         if !overlap {
             let message = format!("Fragment on {cond} can't be spread inside {parent}");
             let extra = json!({"typeName": cond, "parentType": parent});
-            self.errors.push(error(path, "cannotSpreadFragment", extra, pos, message));
+            self.errors
+                .push(error(path, "cannotSpreadFragment", extra, pos, message));
             return None;
         }
         Some(name)
@@ -165,6 +211,7 @@ impl<'a, 'f> Validator<'a, 'f> {
         for (_, value) in &field.arguments {
             self.variables_in(value, field.position, path);
         }
+        self.directives(&field.directives, path);
         if field.name == "__typename" {
             path.pop();
             return;
@@ -172,16 +219,29 @@ impl<'a, 'f> Validator<'a, 'f> {
         let def = match schema::field(ty, field.name) {
             Some(def) => def,
             None if schema::kind(ty) == Some(Kind::Union) => {
-                let message = format!("Selections can't be made directly on unions (see selections on {ty})");
+                let message =
+                    format!("Selections can't be made directly on unions (see selections on {ty})");
                 let extra = json!({"nodeName": ty});
-                self.errors.push(error(path, "selectionMismatch", extra, field.position, message));
+                self.errors.push(error(
+                    path,
+                    "selectionMismatch",
+                    extra,
+                    field.position,
+                    message,
+                ));
                 path.pop();
                 return;
             }
             None => {
                 let message = format!("Field '{}' doesn't exist on type '{ty}'", field.name);
                 let extra = json!({"typeName": ty, "fieldName": field.name});
-                self.errors.push(error(path, "undefinedField", extra, field.position, message));
+                self.errors.push(error(
+                    path,
+                    "undefinedField",
+                    extra,
+                    field.position,
+                    message,
+                ));
                 path.pop();
                 return;
             }
@@ -190,7 +250,13 @@ impl<'a, 'f> Validator<'a, 'f> {
             if !def.args.iter().any(|a| a.name == *name) {
                 let message = format!("Field '{}' doesn't accept argument '{name}'", field.name);
                 let extra = json!({"name": field.name, "typeName": "Field", "argumentName": name});
-                self.errors.push(error(path, "argumentNotAccepted", extra, field.position, message));
+                self.errors.push(error(
+                    path,
+                    "argumentNotAccepted",
+                    extra,
+                    field.position,
+                    message,
+                ));
             }
         }
         let missing: Vec<&str> = def
@@ -201,12 +267,29 @@ impl<'a, 'f> Validator<'a, 'f> {
             .collect();
         if !missing.is_empty() {
             let list = missing.join(", ");
-            let message = format!("Field '{}' is missing required arguments: {list}", field.name);
+            let message = format!(
+                "Field '{}' is missing required arguments: {list}",
+                field.name
+            );
             let extra = json!({"className": "Field", "name": field.name, "arguments": list});
-            self.errors.push(error(path, "missingRequiredArguments", extra, field.position, message));
+            self.errors.push(error(
+                path,
+                "missingRequiredArguments",
+                extra,
+                field.position,
+                message,
+            ));
         }
-        if ty == "Sponsorship" && DETAIL_FIELDS.contains(&field.name) && !has_scope(self.scopes, "read:user") {
-            let granted = self.scopes.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+        if ty == "Sponsorship"
+            && DETAIL_FIELDS.contains(&field.name)
+            && !has_scope(self.scopes, "read:user")
+        {
+            let granted = self
+                .scopes
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
             self.scope_errors.push(json!({
                 "type": "INSUFFICIENT_SCOPES",
                 "locations": locations(field.position),
@@ -224,28 +307,81 @@ impl<'a, 'f> Validator<'a, 'f> {
                 field.name, def.ty
             );
             let extra = json!({"nodeName": format!("field '{}'", field.name), "typeName": def.ty});
-            self.errors.push(error(path, "selectionMismatch", extra, field.position, message));
+            self.errors.push(error(
+                path,
+                "selectionMismatch",
+                extra,
+                field.position,
+                message,
+            ));
         } else if !leaf && !has_selections {
             let message = format!(
                 "Field must have selections (field '{}' returns {} but has no selections. Did you mean '{} {{ ... }}'?)",
                 field.name, def.ty, field.name
             );
             let extra = json!({"nodeName": format!("field '{}'", field.name), "typeName": def.ty});
-            self.errors.push(error(path, "selectionMismatch", extra, field.position, message));
+            self.errors.push(error(
+                path,
+                "selectionMismatch",
+                extra,
+                field.position,
+                message,
+            ));
         } else if !leaf {
             self.selection_set(def.ty, &field.selection_set, path);
         }
         path.pop();
     }
 
-    fn variables_in(&mut self, value: &'a Value<'a, &'a str>, pos: graphql_parser::Pos, path: &[String]) {
+    /// Only `@include(if:)` and `@skip(if:)` exist in queries.
+    fn directives(&mut self, directives: &'a [Directive<'a, &'a str>], path: &[String]) {
+        for d in directives {
+            for (_, value) in &d.arguments {
+                self.variables_in(value, d.position, path);
+            }
+            let known = matches!(d.name, "include" | "skip");
+            let has_if = d.arguments.iter().any(|(n, _)| *n == "if");
+            if !known {
+                let message = format!("Directive @{} is not defined", d.name);
+                let extra = json!({"directiveName": d.name});
+                self.errors.push(error(
+                    path,
+                    "undefinedDirective",
+                    extra,
+                    d.position,
+                    message,
+                ));
+            } else if !has_if {
+                let message = format!("Directive '{}' is missing required arguments: if", d.name);
+                let extra = json!({"className": "Directive", "name": d.name, "arguments": "if"});
+                self.errors.push(error(
+                    path,
+                    "missingRequiredArguments",
+                    extra,
+                    d.position,
+                    message,
+                ));
+            }
+        }
+    }
+
+    fn variables_in(
+        &mut self,
+        value: &'a Value<'a, &'a str>,
+        pos: graphql_parser::Pos,
+        path: &[String],
+    ) {
         match value {
             Value::Variable(name) => {
                 self.used_vars.insert(name);
                 if !self.declared.contains(name) {
-                    let message = format!("Variable ${name} is used by {} but not declared", self.op_name);
+                    let message = format!(
+                        "Variable ${name} is used by {} but not declared",
+                        self.op_name
+                    );
                     let extra = json!({"variableName": name});
-                    self.errors.push(error(path, "variableNotDefined", extra, pos, message));
+                    self.errors
+                        .push(error(path, "variableNotDefined", extra, pos, message));
                 }
             }
             Value::List(items) => items.iter().for_each(|v| self.variables_in(v, pos, path)),
