@@ -174,6 +174,9 @@ pub async fn start(
         }
         _ => None,
     };
+    // Due sponsorship changes and re-verification; they stop with the same watch.
+    let _sponsorship_tasks =
+        crate::sponsorship::spawn_background(built.state.clone(), watch.clone());
     tracing::info!(%addr, "listening");
     Ok(Running {
         addr,

@@ -8,6 +8,7 @@ pub mod github;
 pub mod metrics;
 pub mod routes;
 pub mod session;
+pub mod sponsorship;
 pub mod state;
 pub mod store;
 pub mod sync_glue;

@@ -7,4 +7,6 @@ mod exclusions;
 mod github_client;
 mod graphql_documents;
 mod http_contract;
+mod reverify;
 mod signin;
+mod webhooks;

@@ -7,6 +7,7 @@ pub mod health;
 pub mod me;
 pub mod openapi;
 pub mod page;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -46,6 +47,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
+        .routes(routes!(webhooks::receive))
         .split_for_parts()
 }
 
@@ -65,6 +67,7 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .add_trusted_origin(config.public_origin())
         .unwrap_or_else(|_| CsrfLayer::new());
     api.route("/", get(page::index))
+        .route("/static/{file}", get(page::asset))
         .route(
             "/exclusions/{id}/delete",
             post(exclusions::remove_from_form),

@@ -1,13 +1,25 @@
-//! `GET /`: the server-rendered page, and small HTML error pages.
+//! `GET /`: the server-rendered page (askama templates under `templates/`),
+//! its stylesheet and script under `/static/`, and the HTML error pages.
+//!
+//! The page works without JavaScript (plain forms that answer 303 to `/`, with
+//! errors carried back as `/?error=<code>`); `static/app.js` upgrades the same
+//! forms to in-place updates over the JSON API.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Html;
+use std::sync::LazyLock;
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::AppError;
 use crate::session::CurrentUser;
 use crate::state::AppState;
 
+const CSS: &str = include_str!("../../static/app.css");
+const JS: &str = include_str!("../../static/app.js");
+
+/// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -23,75 +35,298 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn layout(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title></head><body><main>{body}</main></body></html>",
-        escape(title)
-    ))
+/// Asset URLs carry a hash of their content, so they can be cached for long
+/// and still change with every build that changes them.
+pub struct Assets {
+    css: String,
+    js: String,
 }
 
-pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
-    layout(
-        "Sign-in problem — sponsorgate",
-        &format!(
-            "<h1>{} {}</h1><p role=\"alert\">{}</p><p><a href=\"/\">Back to the start page</a></p>",
-            status.as_u16(),
-            escape(status.canonical_reason().unwrap_or("Error")),
-            escape(message)
-        ),
+static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets {
+    css: format!("/static/app.css?v={:016x}", fnv1a(CSS.as_bytes())),
+    js: format!("/static/app.js?v={:016x}", fnv1a(JS.as_bytes())),
+});
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `GET /static/{file}`: the page's stylesheet and script (no CDN, works offline).
+pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
+    let (body, content_type) = match file.as_str() {
+        "app.css" => (CSS, "text/css; charset=utf-8"),
+        "app.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return Err(AppError::NotFound),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
     )
+        .into_response())
 }
 
-/// The start page: sign in when signed out; profile and exclusions when signed in.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    assets: &'a Assets,
+    sponsorable: &'a str,
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+/// A whole HTML page for an error a browser navigated into (e.g. a failed sign-in).
+pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let page = ErrorTemplate {
+        assets: &ASSETS,
+        sponsorable: "",
+        status: status.as_u16(),
+        reason,
+        message,
+    };
+    Html(page.render().unwrap_or_else(|_| {
+        // Rendering only fails on a formatter error; keep a page anyway.
+        format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{0} {1}</title>\
+             <h1>{0} {1}</h1><p role=\"alert\">{2}</p><p><a href=\"/\">Back to the start page</a></p></html>",
+            status.as_u16(),
+            escape(reason),
+            escape(message)
+        )
+    }))
+}
+
+/// What the signed-in part of the page shows.
+struct SignedIn {
+    login: String,
+    name: String,
+    avatar_url: String,
+    sponsor: bool,
+    tier_monthly_usd: Option<u64>,
+    ids: Vec<String>,
+    quota: u64,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexTemplate<'a> {
+    assets: &'a Assets,
+    sponsorable: &'a str,
+    /// `EPHEMERAL_TTL_SECS` in words ("24 hours").
+    ttl: String,
+    /// A human message for `?error=<code>` (set by the form endpoints).
+    error: Option<String>,
+    user: Option<SignedIn>,
+    /// The same messages for the script, so both paths say the same thing.
+    messages_json: String,
+}
+
+/// The start page: sign in when signed out; profile, sponsor status and the
+/// exclusion list when signed in.
 pub async fn index(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
-) -> Result<Html<String>, AppError> {
-    let sponsorable = escape(&state.config.sponsorable);
-    let Some(CurrentUser(id)) = user else {
-        return Ok(layout(
-            "sponsorgate",
-            &format!(
-                "<h1>sponsorgate</h1><p>Sponsors of <strong>{sponsorable}</strong> keep their preferences for good.</p>\
-                 <p><a href=\"/login\">Sign in with GitHub</a></p>"
-            ),
-        ));
+    user: Result<Option<CurrentUser>, AppError>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match render_index(&state, user, query.as_deref()).await {
+        Ok(html) => {
+            let mut response = Html(html).into_response();
+            // The page shows personal data: keep it out of shared and back-button caches.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        // A browser page: errors are pages too, never raw JSON.
+        Err(e) => e.into_html_response(),
+    }
+}
+
+async fn render_index(
+    state: &AppState,
+    user: Result<Option<CurrentUser>, AppError>,
+    query: Option<&str>,
+) -> Result<String, AppError> {
+    let config = &state.config;
+    let signed_in = match user? {
+        None => None,
+        Some(CurrentUser(id)) => {
+            let record = state.store.user(id).await?.unwrap_or_default();
+            let (ids, _persistent) = state.store.exclusions(id).await?;
+            let login = if record.user_login.is_empty() {
+                format!("GitHub user {id}")
+            } else {
+                record.user_login
+            };
+            let avatar_url = if record.avatar_url.starts_with("https://")
+                || record.avatar_url.starts_with("http://")
+            {
+                record.avatar_url
+            } else {
+                String::new()
+            };
+            Some(SignedIn {
+                login,
+                name: record.name,
+                avatar_url,
+                sponsor: record.sponsor,
+                tier_monthly_usd: record.tier_monthly_usd.filter(|usd| *usd > 0),
+                ids,
+                quota: if record.sponsor {
+                    config.quota_sponsor
+                } else {
+                    config.quota_free
+                },
+            })
+        }
     };
-    let record = state.store.user(id).await?.unwrap_or_default();
-    let (ids, persistent) = state.store.exclusions(id).await?;
-    let items: String = ids
-        .iter()
-        .map(|node| {
-            let e = escape(node);
-            let path = url::form_urlencoded::byte_serialize(node.as_bytes()).collect::<String>();
-            format!(
-                "<li>{e} <form method=\"post\" action=\"/exclusions/{path}/delete\" style=\"display:inline\">\
-                 <button type=\"submit\">Remove</button></form></li>"
-            )
+    let quota = signed_in.as_ref().map_or(config.quota_free, |u| u.quota);
+    let error = query
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "error")
+                .map(|(_, v)| v.into_owned())
         })
-        .collect();
-    let status = if record.sponsor {
-        format!("<p>Sponsor of {sponsorable}: your preferences are kept.</p>")
-    } else {
-        format!(
-            "<p>Your preferences expire after {} hours. <a href=\"https://github.com/sponsors/{sponsorable}\">Sponsor {sponsorable}</a> to keep them.</p>",
-            state.config.ephemeral_ttl_secs / 3600
-        )
+        .map(|code| error_message(&code, quota));
+    let page = IndexTemplate {
+        assets: &ASSETS,
+        sponsorable: &config.sponsorable,
+        ttl: ttl_phrase(config.ephemeral_ttl_secs),
+        error,
+        user: signed_in,
+        messages_json: messages_json(quota),
     };
-    Ok(layout(
-        "sponsorgate",
-        &format!(
-            "<h1>Signed in as {login}</h1><img src=\"{avatar}\" alt=\"\" width=\"48\" height=\"48\">{status}\
-             <h2>Excluded nodes ({count}{persist})</h2><ul>{items}</ul>\
-             <form method=\"post\" action=\"/exclude\"><label for=\"id\">Node id</label> \
-             <input id=\"id\" name=\"id\" required maxlength=\"256\"> <button type=\"submit\">Exclude</button></form>\
-             <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
-            login = escape(&record.user_login),
-            avatar = escape(&record.avatar_url),
-            count = ids.len(),
-            persist = if persistent { ", kept" } else { "" },
+    page.render()
+        .map_err(|e| AppError::Internal(format!("rendering the page: {e}")))
+}
+
+/// Error codes the page explains in words; others get a generic message.
+const KNOWN_CODES: &[&str] = &[
+    "invalid_id",
+    "missing_field",
+    "missing_body",
+    "quota_exceeded",
+    "not_signed_in",
+    "redis_unavailable",
+    "cross_site_request",
+    "payload_too_large",
+    "network_error",
+];
+
+/// The human message for an error code carried back to the page.
+pub fn error_message(code: &str, quota: u64) -> String {
+    match code {
+        "invalid_id" => "That node id was not accepted: a node id is 1 to 256 bytes of text \
+                         without control characters."
+            .to_owned(),
+        "missing_field" | "missing_body" => "Enter a node id first.".to_owned(),
+        "quota_exceeded" => format!(
+            "Your list is full: it holds at most {quota} node ids. Remove some to add more."
         ),
-    ))
+        "not_signed_in" => "Your session has ended. Please sign in again.".to_owned(),
+        "redis_unavailable" => "The service cannot reach its storage right now, so nothing \
+                                was changed. Please try again in a moment."
+            .to_owned(),
+        "cross_site_request" => "The request was refused because it did not come from this \
+                                 page. Reload the page and try again."
+            .to_owned(),
+        "payload_too_large" => "That was too long to send.".to_owned(),
+        "network_error" => {
+            "The server could not be reached. Check your connection and try again.".to_owned()
+        }
+        other
+            if (1..=40).contains(&other.len())
+                && other.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            format!("Something went wrong (error code {other}). Please try again.")
+        }
+        _ => "Something went wrong. Please try again.".to_owned(),
+    }
+}
+
+/// `{"code": "message", ...}` for the script, safe to embed in `<script>`.
+fn messages_json(quota: u64) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = KNOWN_CODES
+        .iter()
+        .map(|code| ((*code).to_owned(), error_message(code, quota).into()))
+        .collect();
+    serde_json::Value::Object(map)
+        .to_string()
+        .replace('<', "\\u003c")
+}
+
+/// `EPHEMERAL_TTL_SECS` said in hours ("24 hours", "1 hour", "1.5 hours"), or
+/// in minutes when shorter than an hour.
+pub fn ttl_phrase(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    if secs >= 3600 {
+        if secs % 3600 == 0 {
+            plural(secs / 3600, "hour")
+        } else {
+            let hours = secs as f64 / 3600.0;
+            format!("{} hours", format!("{hours:.1}").trim_end_matches(".0"))
+        }
+    } else if secs >= 60 {
+        plural(secs.div_ceil(60), "minute")
+    } else {
+        plural(secs, "second")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_in_words() {
+        assert_eq!(ttl_phrase(86_400), "24 hours");
+        assert_eq!(ttl_phrase(3_600), "1 hour");
+        assert_eq!(ttl_phrase(5_400), "1.5 hours");
+        assert_eq!(ttl_phrase(7_300), "2 hours");
+        assert_eq!(ttl_phrase(600), "10 minutes");
+        assert_eq!(ttl_phrase(1), "1 second");
+    }
+
+    #[test]
+    fn error_codes_become_sentences_and_unknown_ones_stay_harmless() {
+        assert!(error_message("quota_exceeded", 7).contains("at most 7 node ids"));
+        assert!(error_message("invalid_id", 1).contains("1 to 256 bytes"));
+        assert_eq!(
+            error_message("teapot", 1),
+            "Something went wrong (error code teapot). Please try again."
+        );
+        assert_eq!(
+            error_message("<script>", 1),
+            "Something went wrong. Please try again."
+        );
+    }
+
+    #[test]
+    fn messages_embed_safely_in_a_script_element() {
+        let json = messages_json(10);
+        assert!(!json.contains('<'));
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed.as_object().unwrap().len(), KNOWN_CODES.len());
+    }
+
+    #[test]
+    fn error_page_escapes_the_message() {
+        let Html(page) = error_page(StatusCode::BAD_REQUEST, "<b>state</b> & co");
+        assert!(page.contains("400 Bad Request"));
+        assert!(page.contains("&#60;b&#62;state") || page.contains("&lt;b&gt;state"));
+        assert!(!page.contains("<b>state"));
+    }
 }

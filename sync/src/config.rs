@@ -23,7 +23,11 @@ pub struct SyncConfig {
 impl SyncConfig {
     /// A configuration with the documented defaults (500 ms, 300 s) and a
     /// fresh consumer name.
-    pub fn new(local_url: impl Into<String>, remote_url: impl Into<String>, sponsorable: impl Into<String>) -> Self {
+    pub fn new(
+        local_url: impl Into<String>,
+        remote_url: impl Into<String>,
+        sponsorable: impl Into<String>,
+    ) -> Self {
         Self {
             local_url: local_url.into(),
             remote_url: remote_url.into(),
@@ -61,7 +65,11 @@ impl fmt::Debug for SyncConfig {
 /// `<hostname>-<pid>-<random>`: unique per process, readable in `XINFO CONSUMERS`.
 pub fn default_consumer() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
-    format!("{host}-{}-{:06x}", std::process::id(), rand::random::<u32>() & 0xff_ffff)
+    format!(
+        "{host}-{}-{:06x}",
+        std::process::id(),
+        rand::random::<u32>() & 0xff_ffff
+    )
 }
 
 /// The address part of a Redis URL (`host:port` or a socket path), without
@@ -112,7 +120,11 @@ mod tests {
 
     #[test]
     fn remote_addr_never_shows_the_password() {
-        let cfg = SyncConfig::new("redis://127.0.0.1:6379", "redis://:s3cret@db.example:6380/2", "acme");
+        let cfg = SyncConfig::new(
+            "redis://127.0.0.1:6379",
+            "redis://:s3cret@db.example:6380/2",
+            "acme",
+        );
         assert_eq!(cfg.remote_addr(), "db.example:6380");
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("s3cret"), "{dbg}");
@@ -125,7 +137,9 @@ mod tests {
         let base = Duration::from_millis(50);
         for attempt in 1..40 {
             let d = backoff(attempt, base);
-            let full = base.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
+            let full = base
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(MAX_BACKOFF);
             assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
             assert!(d <= MAX_BACKOFF);
         }

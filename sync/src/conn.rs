@@ -58,7 +58,9 @@ impl Conn {
                 "not connected (waiting to reconnect)",
             )));
         }
-        let attempt = self.client.get_multiplexed_async_connection_with_config(&self.config);
+        let attempt = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config);
         match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_millis(100), attempt).await {
             Ok(Ok(conn)) => {
                 st.generation += 1;
@@ -69,10 +71,14 @@ impl Conn {
             }
             outcome => {
                 st.failures += 1;
-                st.retry_at = Some(Instant::now() + backoff(st.failures, Duration::from_millis(100)));
+                st.retry_at =
+                    Some(Instant::now() + backoff(st.failures, Duration::from_millis(100)));
                 Err(match outcome {
                     Ok(Err(e)) => e,
-                    _ => RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+                    _ => RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    )),
                 })
             }
         }
@@ -99,16 +105,25 @@ impl Conn {
 
     /// Runs one command.
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> RedisResult<T> {
-        self.with(|mut c| async move { cmd.query_async(&mut c).await }).await
+        self.with(|mut c| async move { cmd.query_async(&mut c).await })
+            .await
     }
 
     /// Runs a script invocation.
-    pub(crate) async fn invoke<T: redis::FromRedisValue>(&self, inv: &redis::ScriptInvocation<'_>) -> RedisResult<T> {
-        self.with(|mut c| async move { inv.invoke_async(&mut c).await }).await
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
+        self.with(|mut c| async move { inv.invoke_async(&mut c).await })
+            .await
     }
 
     /// Runs a pipeline (or transaction).
-    pub(crate) async fn pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> RedisResult<T> {
-        self.with(|mut c| async move { pipe.query_async(&mut c).await }).await
+    pub(crate) async fn pipe<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> RedisResult<T> {
+        self.with(|mut c| async move { pipe.query_async(&mut c).await })
+            .await
     }
 }

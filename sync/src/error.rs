@@ -51,7 +51,11 @@ impl SyncError {
 
 /// Errors after which a connection must be replaced.
 pub(crate) fn is_connection_error(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() || e.is_unrecoverable_error()
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
 }
 
 /// `NOGROUP` (group or stream gone, e.g. after a local `FLUSHALL`).
@@ -65,7 +69,10 @@ mod tests {
 
     #[test]
     fn kinds_separate_outages_from_failures() {
-        let io = RedisError::from(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "x"));
+        let io = RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "x",
+        ));
         let remote = SyncError::Remote {
             addr: "h:1".into(),
             source: io.clone(),

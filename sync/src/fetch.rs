@@ -95,7 +95,10 @@ impl Inner {
                 LocalState::Ready { .. } => return Ok(Hydrated::Ready),
             }
         }
-        Err(SyncError::protocol("fetch back", "the key kept losing its hydration"))
+        Err(SyncError::protocol(
+            "fetch back",
+            "the key kept losing its hydration",
+        ))
     }
 
     /// The running merge of `key`, or a new one. It runs as its own task, so
@@ -110,13 +113,20 @@ impl Inner {
         let task_name = name.clone();
         let handle = tokio::spawn(async move {
             let outcome = inner.merge_from_remote(&key).await;
-            inner.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&task_name);
+            inner
+                .inflight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&task_name);
             outcome
         });
         let task = async move {
-            handle
-                .await
-                .unwrap_or_else(|e| Err(SyncError::protocol("fetch back", format!("task failed: {e}"))))
+            handle.await.unwrap_or_else(|e| {
+                Err(SyncError::protocol(
+                    "fetch back",
+                    format!("task failed: {e}"),
+                ))
+            })
         }
         .boxed()
         .shared();
@@ -127,7 +137,10 @@ impl Inner {
     async fn merge_from_remote(&self, key: &SponsorKey) -> Result<(), SyncError> {
         let started = Instant::now();
         let name = self.keys.name(key);
-        let (rv, content) = self.remote_read(&name).await.inspect_err(|e| self.metrics.error(e.kind()))?;
+        let (rv, content) = self
+            .remote_read(&name)
+            .await
+            .inspect_err(|e| self.metrics.error(e.kind()))?;
         let sponsors = self.keys.sponsors();
         let mut inv = self.scripts.merge.prepare_invoke();
         inv.key(&name)
@@ -150,7 +163,9 @@ impl Inner {
         })?;
         if code > 0 {
             self.metrics.fetchbacks.inc();
-            self.metrics.fetchback_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .fetchback_seconds
+                .observe(started.elapsed().as_secs_f64());
             tracing::debug!(key = %name, remote_version = rv, exact = code == 1, "fetched back");
         }
         Ok(())

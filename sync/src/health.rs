@@ -34,7 +34,8 @@ impl Inner {
     /// One probe: remote PING and local XLEN, each bounded.
     pub(crate) async fn probe(&self) {
         let limit = self.probe_timeout();
-        let ping = tokio::time::timeout(limit, self.remote.query::<String>(&redis::cmd("PING"))).await;
+        let ping =
+            tokio::time::timeout(limit, self.remote.query::<String>(&redis::cmd("PING"))).await;
         let up = matches!(ping, Ok(Ok(_)));
         let was = self.remote_up.swap(up, Ordering::Relaxed);
         if up != was {

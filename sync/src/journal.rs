@@ -26,6 +26,14 @@
 //! unreachable: the write then goes ahead, removals leave a tombstone
 //! (`sync:tomb:{key}`) so the later merge cannot bring them back, and a `full`
 //! entry makes the worker fetch back and merge as soon as the remote answers.
+//! While the sponsors set itself awaits its fetch-back (`-2`), a forced write
+//! cannot know whether the user is a sponsor: it treats them as a possible
+//! one (removals tombstoned, the key journaled in full), and the worker
+//! mirrors the key only if they turn out to be.
+//!
+//! Each script adds to `e` the keyspace events it causes on the key whose
+//! entry it writes, so the notification leader can tell them from changes
+//! made by other programs.
 
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Script, Value};
@@ -57,7 +65,9 @@ end
 const ADD_EXCLUSION: &str = r#"
 local uid, member, ttl = ARGV[1], ARGV[2], ARGV[5]
 local sync_on, force = ARGV[6] == '1', ARGV[7] == '1'
-if sync_on and not force and needs_fetch(KEYS[6], KEYS[2]) then return {-2} end
+-- Sponsorship is unknown while the sponsors set itself awaits its fetch-back.
+local unknown = sync_on and needs_fetch(KEYS[6], KEYS[2])
+if unknown and not force then return {-2} end
 local sponsor = redis.call('SISMEMBER', KEYS[2], uid) == 1
 if sync_on and sponsor and not force and needs_fetch(KEYS[3], KEYS[1]) then return {-1} end
 local quota = tonumber(sponsor and ARGV[3] or ARGV[4])
@@ -68,11 +78,12 @@ if redis.call('SISMEMBER', KEYS[1], member) == 0 then
   redis.call('SADD', KEYS[1], member)
   added, count = 1, count + 1
 end
+-- An add beats an earlier removal of the member, whoever the user turns out to be.
+if sync_on then redis.call('SREM', KEYS[5], member) end
 if sponsor then
   local events = added
   if redis.call('PERSIST', KEYS[1]) == 1 then events = events + 1 end
   if sync_on then
-    redis.call('SREM', KEYS[5], member)
     if added == 1 then
       journal(KEYS[4], KEYS[3], KEYS[1], 'sadd', member, events)
     elseif events > 0 then
@@ -81,6 +92,8 @@ if sponsor then
   end
 else
   redis.call('EXPIRE', KEYS[1], ttl)
+  -- Maybe a sponsor: journal the key, the worker mirrors it if they are.
+  if unknown and added == 1 then journal(KEYS[4], KEYS[3], KEYS[1], 'full', nil, 0) end
 end
 return {added, count, sponsor and 1 or 0}
 "#;
@@ -90,20 +103,20 @@ return {added, count, sponsor and 1 or 0}
 const REMOVE_EXCLUSION: &str = r#"
 local uid, member, ttl = ARGV[1], ARGV[2], ARGV[3]
 local sync_on, force = ARGV[4] == '1', ARGV[5] == '1'
-if sync_on and not force and needs_fetch(KEYS[6], KEYS[2]) then return {-2} end
+local unknown = sync_on and needs_fetch(KEYS[6], KEYS[2])
+if unknown and not force then return {-2} end
 local sponsor = redis.call('SISMEMBER', KEYS[2], uid) == 1
-if sync_on and sponsor and not force and needs_fetch(KEYS[3], KEYS[1]) then return {-1} end
+-- Whether the key awaits its fetch-back, judged before the change.
+local unfetched = sync_on and (sponsor or unknown) and needs_fetch(KEYS[3], KEYS[1])
+if sponsor and unfetched and not force then return {-1} end
 local removed = redis.call('SREM', KEYS[1], member)
 local exists = redis.call('EXISTS', KEYS[1])
-if sponsor and sync_on then
-  local unfetched = needs_fetch(KEYS[3], KEYS[1])
-  if unfetched then
-    -- The remote may still hold the member: remember the removal for the merge.
-    redis.call('SADD', KEYS[5], member)
-  end
-  if removed == 1 then
+if sync_on and (sponsor or unknown) then
+  -- The remote may still hold the member: remember the removal for the merge.
+  if unfetched then redis.call('SADD', KEYS[5], member) end
+  if sponsor and removed == 1 then
     journal(KEYS[4], KEYS[3], KEYS[1], 'srem', member, 2 - exists)
-  elseif unfetched then
+  elseif unfetched or removed == 1 then
     journal(KEYS[4], KEYS[3], KEYS[1], 'full', nil, 0)
   end
 elseif not sponsor and removed == 1 and exists == 1 then
@@ -148,37 +161,45 @@ return out
 const SET_SPONSOR: &str = r#"
 local uid, status, ttl = ARGV[1], ARGV[2], ARGV[3]
 local sync_on, force = ARGV[4] == '1', ARGV[5] == '1'
-if sync_on and not force and needs_fetch(KEYS[5], KEYS[2]) then return {-2} end
+local unknown = sync_on and needs_fetch(KEYS[5], KEYS[2])
+if unknown and not force then return {-2} end
 local was = redis.call('SISMEMBER', KEYS[2], uid) == 1
 local now = was
 if status == '1' then now = true elseif status == '0' then now = false end
+-- Keyspace events each change causes, so the notification leader can tell
+-- them from other programs' changes (meta field e).
+local details_events = 1
 if #ARGV > 5 then
   local fields = {}
   for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(fields))
+  details_events = 2
 end
 redis.call('HSET', KEYS[1], 'sponsor', now and '1' or '0')
 if now and not was then
   redis.call('SADD', KEYS[2], uid)
-  redis.call('PERSIST', KEYS[3])
+  local persisted = redis.call('PERSIST', KEYS[3])
   if sync_on then
     redis.call('SREM', KEYS[8], uid)
-    journal(KEYS[7], KEYS[5], KEYS[2], 'sadd', uid, 0)
+    journal(KEYS[7], KEYS[5], KEYS[2], 'sadd', uid, 1)
     -- A returning sponsor gets their remote copy back: merge it before next use.
     redis.call('HDEL', KEYS[6], 'h')
-    journal(KEYS[7], KEYS[6], KEYS[3], 'full', nil, 0)
+    journal(KEYS[7], KEYS[6], KEYS[3], 'full', nil, persisted)
   end
-elseif was and not now then
-  redis.call('SREM', KEYS[2], uid)
+elseif not now and (was or (unknown and status == '0')) then
+  local removed = redis.call('SREM', KEYS[2], uid)
   if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], ttl) end
   if sync_on then
-    if needs_fetch(KEYS[5], KEYS[2]) then redis.call('SADD', KEYS[8], uid) end
-    journal(KEYS[7], KEYS[5], KEYS[2], 'srem', uid, 0)
+    -- The remote sponsors set may still hold the id: the merge must not bring it back.
+    if unknown then redis.call('SADD', KEYS[8], uid) end
+    local events = 0
+    if removed == 1 then events = 2 - redis.call('EXISTS', KEYS[2]) end
+    journal(KEYS[7], KEYS[5], KEYS[2], 'srem', uid, events)
   end
 end
 if now and sync_on then
   redis.call('HSET', KEYS[4], 'h', '1')
-  journal(KEYS[7], KEYS[4], KEYS[1], 'full', nil, 0)
+  journal(KEYS[7], KEYS[4], KEYS[1], 'full', nil, details_events)
 end
 return {was and 1 or 0, now and 1 or 0}
 "#;

@@ -9,6 +9,8 @@ pub const JOURNAL: &str = "sync:journal";
 pub const JOURNAL_GROUP: &str = "mirror";
 /// Lease held by the one worker that turns keyspace notifications into journal entries.
 pub const NOTIFY_LEADER: &str = "sync:notify-leader";
+/// Prefix of the per-key sync metadata hashes (`sync:meta:{key}`), local and remote.
+pub const META_PREFIX: &str = "sync:meta:";
 /// Prefix of session keys (owned by the app's session store).
 pub const SESSION_PREFIX: &str = "session:";
 
@@ -53,7 +55,7 @@ impl Keys {
 
     /// Per-key sync metadata hash (local and remote): `sync:meta:{key}`.
     pub fn meta(&self, key: &str) -> String {
-        format!("sync:meta:{key}")
+        format!("{META_PREFIX}{key}")
     }
 
     /// Members removed from a set before it was fetched back (`sync:tomb:{key}`);

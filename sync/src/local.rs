@@ -118,12 +118,17 @@ pub(crate) fn int(v: &Value, place: &'static str) -> Result<i64, SyncError> {
 }
 
 pub(crate) fn bytes_list(v: Value, place: &'static str) -> Result<Vec<Vec<u8>>, SyncError> {
-    redis::from_redis_value::<Vec<Vec<u8>>>(v).map_err(|e| SyncError::protocol(place, e.to_string()))
+    redis::from_redis_value::<Vec<Vec<u8>>>(v)
+        .map_err(|e| SyncError::protocol(place, e.to_string()))
 }
 
 impl Inner {
     /// Hydration, sponsorship and version of a key (and its content when `want`).
-    pub(crate) async fn local_state(&self, key: &SponsorKey, want: bool) -> Result<LocalState, SyncError> {
+    pub(crate) async fn local_state(
+        &self,
+        key: &SponsorKey,
+        want: bool,
+    ) -> Result<LocalState, SyncError> {
         let name = self.keys.name(key);
         let sponsors = self.keys.sponsors();
         let mut inv = self.scripts.state.prepare_invoke();
@@ -144,7 +149,8 @@ impl Inner {
                 let v = int(&it.next().unwrap_or(Value::Nil), "state")?.max(0) as u64;
                 let content = match (it.next(), it.next()) {
                     (Some(kind), Some(items)) => Some(Content {
-                        kind: redis::from_redis_value::<String>(kind).map_err(|e| SyncError::protocol("state", e.to_string()))?,
+                        kind: redis::from_redis_value::<String>(kind)
+                            .map_err(|e| SyncError::protocol("state", e.to_string()))?,
                         items: bytes_list(items, "state")?,
                     }),
                     _ => None,
@@ -156,7 +162,12 @@ impl Inner {
 
     /// Journals `key` in full unless `count` events are matched by our own
     /// scripts' count (`count = 0`: always). The new version is at least `min_v`.
-    pub(crate) async fn note(&self, key: &SponsorKey, count: u64, min_v: u64) -> Result<Noted, SyncError> {
+    pub(crate) async fn note(
+        &self,
+        key: &SponsorKey,
+        count: u64,
+        min_v: u64,
+    ) -> Result<Noted, SyncError> {
         let name = self.keys.name(key);
         let sponsors = self.keys.sponsors();
         let mut inv = self.scripts.note.prepare_invoke();

@@ -65,8 +65,9 @@ return 1
     )
 }
 
-/// KEYS: key   Returns {type, count, digest}: an order-independent digest
-/// (XOR of per-item SHA-1s) of a set's members or a hash's field/value pairs.
+/// KEYS: key, meta   Returns {type, count, digest, version}: an order-independent
+/// digest (XOR of per-item SHA-1s) of a set's members or a hash's field/value
+/// pairs, and the version in the key's meta.
 const DIGEST: &str = r#"
 local t = redis.call('TYPE', KEYS[1])['ok']
 local acc = {0, 0, 0, 0}
@@ -82,7 +83,8 @@ elseif t == 'hash' then
   local kv = redis.call('HGETALL', KEYS[1])
   for i = 1, #kv, 2 do add(#kv[i] .. ':' .. kv[i] .. kv[i + 1]) end
 end
-return {t, n, bit.tohex(acc[1]) .. bit.tohex(acc[2]) .. bit.tohex(acc[3]) .. bit.tohex(acc[4])}
+local v = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
+return {t, n, bit.tohex(acc[1]) .. bit.tohex(acc[2]) .. bit.tohex(acc[3]) .. bit.tohex(acc[4]), v}
 "#;
 
 pub(crate) struct RemoteScripts {
@@ -122,11 +124,24 @@ pub(crate) struct Digest {
     pub kind: String,
     pub count: u64,
     pub hash: String,
+    /// Version in the key's meta on that side (not part of the comparison).
+    pub v: u64,
 }
 
-pub(crate) fn parse_content(kind: Value, items: Value, place: &'static str) -> Result<Content, SyncError> {
+impl Digest {
+    pub(crate) fn same_content(&self, other: &Digest) -> bool {
+        (&self.kind, self.count, &self.hash) == (&other.kind, other.count, &other.hash)
+    }
+}
+
+pub(crate) fn parse_content(
+    kind: Value,
+    items: Value,
+    place: &'static str,
+) -> Result<Content, SyncError> {
     Ok(Content {
-        kind: redis::from_redis_value::<String>(kind).map_err(|e| SyncError::protocol(place, e.to_string()))?,
+        kind: redis::from_redis_value::<String>(kind)
+            .map_err(|e| SyncError::protocol(place, e.to_string()))?,
         items: bytes_list(items, place)?,
     })
 }
@@ -143,7 +158,11 @@ impl Inner {
     pub(crate) async fn remote_read(&self, name: &str) -> Result<(u64, Content), SyncError> {
         let mut inv = self.remote_scripts.read.prepare_invoke();
         inv.key(name).key(self.keys.meta(name));
-        let reply: Vec<Value> = self.remote.invoke(&inv).await.map_err(|e| self.remote_err(e))?;
+        let reply: Vec<Value> = self
+            .remote
+            .invoke(&inv)
+            .await
+            .map_err(|e| self.remote_err(e))?;
         let mut it = reply.into_iter();
         let (Some(v), Some(kind), Some(items)) = (it.next(), it.next(), it.next()) else {
             return Err(SyncError::protocol("remote read", "short reply"));
@@ -162,9 +181,14 @@ impl Inner {
         let mut inv = self.remote_scripts.apply_ops.prepare_invoke();
         inv.key(name).key(self.keys.meta(name)).arg(first_v);
         for (op, member) in ops {
-            inv.arg(if *op == SetOp::Add { "sadd" } else { "srem" }).arg(*member);
+            inv.arg(if *op == SetOp::Add { "sadd" } else { "srem" })
+                .arg(*member);
         }
-        let code: i64 = self.remote.invoke(&inv).await.map_err(|e| self.remote_err(e))?;
+        let code: i64 = self
+            .remote
+            .invoke(&inv)
+            .await
+            .map_err(|e| self.remote_err(e))?;
         Ok(match code {
             1 => OpsOutcome::Applied,
             0 => OpsOutcome::AlreadyApplied,
@@ -173,36 +197,57 @@ impl Inner {
     }
 
     /// Replaces the remote key with `content` if `v` is newer than the remote's version.
-    pub(crate) async fn remote_apply_full(&self, name: &str, v: u64, content: &Content) -> Result<bool, SyncError> {
+    pub(crate) async fn remote_apply_full(
+        &self,
+        name: &str,
+        v: u64,
+        content: &Content,
+    ) -> Result<bool, SyncError> {
         let mut inv = self.remote_scripts.apply_full.prepare_invoke();
-        inv.key(name).key(self.keys.meta(name)).arg(v).arg(&content.kind);
+        inv.key(name)
+            .key(self.keys.meta(name))
+            .arg(v)
+            .arg(&content.kind);
         if content.kind == "set" || content.kind == "hash" {
             for item in &content.items {
                 inv.arg(item.as_slice());
             }
         }
-        let code: i64 = self.remote.invoke(&inv).await.map_err(|e| self.remote_err(e))?;
+        let code: i64 = self
+            .remote
+            .invoke(&inv)
+            .await
+            .map_err(|e| self.remote_err(e))?;
         Ok(code == 1)
     }
 
     /// Digest of a key on the remote (`remote = true`) or the local Redis.
     pub(crate) async fn digest(&self, name: &str, remote: bool) -> Result<Digest, SyncError> {
         let mut inv = self.remote_scripts.digest.prepare_invoke();
-        inv.key(name);
+        inv.key(name).key(self.keys.meta(name));
         let reply: Vec<Value> = if remote {
-            self.remote.invoke(&inv).await.map_err(|e| self.remote_err(e))?
+            self.remote
+                .invoke(&inv)
+                .await
+                .map_err(|e| self.remote_err(e))?
         } else {
             self.local.invoke(&inv).await.map_err(SyncError::Local)?
         };
         let mut it = reply.into_iter();
-        let (Some(kind), Some(count), Some(hash)) = (it.next(), it.next(), it.next()) else {
+        let (Some(kind), Some(count), Some(hash), Some(v)) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
             return Err(SyncError::protocol("digest", "short reply"));
         };
-        let text = |v: Value| redis::from_redis_value::<String>(v).map_err(|e| SyncError::protocol("digest", e.to_string()));
+        let text = |v: Value| {
+            redis::from_redis_value::<String>(v)
+                .map_err(|e| SyncError::protocol("digest", e.to_string()))
+        };
         Ok(Digest {
             kind: text(kind)?,
             count: int(&count, "digest")?.max(0) as u64,
             hash: text(hash)?,
+            v: int(&v, "digest")?.max(0) as u64,
         })
     }
 }

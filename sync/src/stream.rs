@@ -34,7 +34,10 @@ pub(crate) struct Entry {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Plan<'a> {
     /// Only set operations with consecutive versions from `first_v`.
-    Ops { first_v: u64, ops: Vec<(SetOp, &'a [u8])> },
+    Ops {
+        first_v: u64,
+        ops: Vec<(SetOp, &'a [u8])>,
+    },
     /// Copy the whole key.
     Full,
 }
@@ -71,17 +74,25 @@ pub(crate) fn parse_read(reply: &Value) -> Vec<RawEntry> {
     };
     let mut out = Vec::new();
     for entries in streams {
-        let Value::Array(entries) = entries else { continue };
+        let Value::Array(entries) = entries else {
+            continue;
+        };
         for entry in entries {
             let Value::Array(parts) = entry else { continue };
-            let Some(id) = parts.first().and_then(text) else { continue };
+            let Some(id) = parts.first().and_then(text) else {
+                continue;
+            };
             let fields = match parts.get(1) {
                 Some(Value::Array(kv)) => Some(
                     kv.chunks(2)
                         .filter_map(|c| Some((text(c.first()?)?, bytes(c.get(1)?)?)))
                         .collect(),
                 ),
-                Some(Value::Map(kv)) => Some(kv.iter().filter_map(|(k, v)| Some((text(k)?, bytes(v)?))).collect()),
+                Some(Value::Map(kv)) => Some(
+                    kv.iter()
+                        .filter_map(|(k, v)| Some((text(k)?, bytes(v)?)))
+                        .collect(),
+                ),
                 _ => None,
             };
             out.push(RawEntry { id, fields });
@@ -108,7 +119,12 @@ pub(crate) fn parse_autoclaim(reply: &Value) -> (String, usize) {
 /// A journal entry, or `None` when it is malformed (acked and counted).
 pub(crate) fn decode(raw: &RawEntry) -> Option<Entry> {
     let fields = raw.fields.as_ref()?;
-    let get = |name: &str| fields.iter().find(|(f, _)| f == name).map(|(_, v)| v.as_slice());
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, v)| v.as_slice())
+    };
     let key = String::from_utf8(get("k")?.to_vec()).ok()?;
     let v = std::str::from_utf8(get("v")?).ok()?.parse().ok()?;
     let op = match get("op")? {
@@ -144,7 +160,9 @@ pub(crate) fn group_by_key(entries: Vec<Entry>) -> Vec<(String, Vec<Entry>)> {
 /// Set operations with consecutive versions go as they are; anything else
 /// (a `full`, a gap held by another worker, a repeat) copies the key.
 pub(crate) fn plan(entries: &[Entry]) -> Plan<'_> {
-    let Some(first) = entries.first() else { return Plan::Full };
+    let Some(first) = entries.first() else {
+        return Plan::Full;
+    };
     let mut ops = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         match &e.op {
@@ -152,7 +170,10 @@ pub(crate) fn plan(entries: &[Entry]) -> Plan<'_> {
             _ => return Plan::Full,
         }
     }
-    Plan::Ops { first_v: first.v, ops }
+    Plan::Ops {
+        first_v: first.v,
+        ops,
+    }
 }
 
 /// Milliseconds since the epoch encoded in a Stream id (`<ms>-<seq>`).
@@ -171,7 +192,12 @@ mod tests {
     fn raw(id: &str, fields: &[(&str, &str)]) -> RawEntry {
         RawEntry {
             id: id.into(),
-            fields: Some(fields.iter().map(|(f, v)| (f.to_string(), v.as_bytes().to_vec())).collect()),
+            fields: Some(
+                fields
+                    .iter()
+                    .map(|(f, v)| (f.to_string(), v.as_bytes().to_vec()))
+                    .collect(),
+            ),
         }
     }
 
@@ -187,10 +213,16 @@ mod tests {
     #[test]
     fn parses_resp2_and_resp3_replies_with_deleted_entries() {
         let entries = Value::Array(vec![
-            Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("k"), bulk("a"), bulk("v"), bulk("3")])]),
+            Value::Array(vec![
+                bulk("1-0"),
+                Value::Array(vec![bulk("k"), bulk("a"), bulk("v"), bulk("3")]),
+            ]),
             Value::Array(vec![bulk("2-0"), Value::Nil]),
         ]);
-        let resp2 = Value::Array(vec![Value::Array(vec![bulk("sync:journal"), entries.clone()])]);
+        let resp2 = Value::Array(vec![Value::Array(vec![
+            bulk("sync:journal"),
+            entries.clone(),
+        ])]);
         let resp3 = Value::Map(vec![(bulk("sync:journal"), entries)]);
         for reply in [resp2, resp3] {
             let got = parse_read(&reply);
@@ -199,22 +231,49 @@ mod tests {
             assert_eq!(got[1].fields, None);
         }
         assert!(parse_read(&Value::Nil).is_empty());
-        let claim = Value::Array(vec![bulk("5-0"), Value::Array(vec![bulk("1-0"), bulk("2-0")]), Value::Array(vec![])]);
+        let claim = Value::Array(vec![
+            bulk("5-0"),
+            Value::Array(vec![bulk("1-0"), bulk("2-0")]),
+            Value::Array(vec![]),
+        ]);
         assert_eq!(parse_autoclaim(&claim), ("5-0".into(), 2));
     }
 
     #[test]
     fn decodes_the_journal_format() {
-        let e = decode(&raw("7-1", &[("k", "user:1:mnodes"), ("v", "4"), ("op", "sadd"), ("m", "x")])).unwrap();
+        let e = decode(&raw(
+            "7-1",
+            &[
+                ("k", "user:1:mnodes"),
+                ("v", "4"),
+                ("op", "sadd"),
+                ("m", "x"),
+            ],
+        ))
+        .unwrap();
         assert_eq!(e.op, Op::Set(SetOp::Add, b"x".to_vec()));
-        assert_eq!((e.v, e.key.as_str(), e.id.as_str()), (4, "user:1:mnodes", "7-1"));
-        assert_eq!(decode(&raw("1-0", &[("k", "a"), ("v", "1"), ("op", "full")])).unwrap().op, Op::Full);
+        assert_eq!(
+            (e.v, e.key.as_str(), e.id.as_str()),
+            (4, "user:1:mnodes", "7-1")
+        );
+        assert_eq!(
+            decode(&raw("1-0", &[("k", "a"), ("v", "1"), ("op", "full")]))
+                .unwrap()
+                .op,
+            Op::Full
+        );
         for bad in [
             raw("1-0", &[("k", "a"), ("v", "x"), ("op", "full")]),
             raw("1-0", &[("k", "a"), ("v", "1"), ("op", "sadd")]),
-            raw("1-0", &[("k", "a"), ("v", "1"), ("op", "lpush"), ("m", "x")]),
+            raw(
+                "1-0",
+                &[("k", "a"), ("v", "1"), ("op", "lpush"), ("m", "x")],
+            ),
             raw("1-0", &[("v", "1"), ("op", "full")]),
-            RawEntry { id: "1-0".into(), fields: None },
+            RawEntry {
+                id: "1-0".into(),
+                fields: None,
+            },
         ] {
             assert_eq!(decode(&bad), None, "{bad:?}");
         }
@@ -231,7 +290,11 @@ mod tests {
             plan(&run),
             Plan::Ops {
                 first_v: 5,
-                ops: vec![(SetOp::Add, &b"a"[..]), (SetOp::Rem, &b"a"[..]), (SetOp::Add, &b"b"[..])]
+                ops: vec![
+                    (SetOp::Add, &b"a"[..]),
+                    (SetOp::Rem, &b"a"[..]),
+                    (SetOp::Add, &b"b"[..])
+                ]
             }
         );
         assert_eq!(plan(&[add(5, "a"), add(7, "b")]), Plan::Full, "gap");
@@ -249,6 +312,12 @@ mod tests {
         let mut a2 = entry(2, Op::Full);
         a2.key = "a".into();
         let groups = group_by_key(vec![a, b, a2]);
-        assert_eq!(groups.iter().map(|(k, l)| (k.as_str(), l.len())).collect::<Vec<_>>(), vec![("a", 2), ("b", 1)]);
+        assert_eq!(
+            groups
+                .iter()
+                .map(|(k, l)| (k.as_str(), l.len()))
+                .collect::<Vec<_>>(),
+            vec![("a", 2), ("b", 1)]
+        );
     }
 }

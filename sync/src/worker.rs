@@ -15,7 +15,9 @@ use crate::config::{BATCH, BLOCK, CLAIM_IDLE};
 use crate::error::{is_nogroup, SyncError};
 use crate::keys::{SponsorKey, JOURNAL, JOURNAL_GROUP};
 use crate::local::LocalState;
-use crate::stream::{decode, group_by_key, id_millis, parse_autoclaim, parse_read, plan, Entry, Plan};
+use crate::stream::{
+    decode, group_by_key, id_millis, parse_autoclaim, parse_read, plan, Entry, Plan,
+};
 use crate::Inner;
 
 /// What one [`crate::Sync::step`] did.
@@ -41,16 +43,25 @@ enum KeyOutcome {
 }
 
 fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Inner {
     async fn ensure_group(&self) -> Result<(), SyncError> {
         let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE").arg(JOURNAL).arg(JOURNAL_GROUP).arg("0").arg("MKSTREAM");
+        cmd.arg("CREATE")
+            .arg(JOURNAL)
+            .arg(JOURNAL_GROUP)
+            .arg("0")
+            .arg("MKSTREAM");
         match self.local.query::<()>(&cmd).await {
             Ok(()) => Ok(()),
-            Err(e) if e.code() == Some("BUSYGROUP") || e.to_string().contains("BUSYGROUP") => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") || e.to_string().contains("BUSYGROUP") => {
+                Ok(())
+            }
             Err(e) => Err(SyncError::Local(e)),
         }
     }
@@ -72,9 +83,17 @@ impl Inner {
         }
     }
 
-    async fn read_group(&self, id: &str, block: bool) -> Result<Vec<crate::stream::RawEntry>, SyncError> {
+    async fn read_group(
+        &self,
+        id: &str,
+        block: bool,
+    ) -> Result<Vec<crate::stream::RawEntry>, SyncError> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(JOURNAL_GROUP).arg(&self.cfg.consumer).arg("COUNT").arg(BATCH);
+        cmd.arg("GROUP")
+            .arg(JOURNAL_GROUP)
+            .arg(&self.cfg.consumer)
+            .arg("COUNT")
+            .arg(BATCH);
         if block {
             cmd.arg("BLOCK").arg(BLOCK.as_millis() as u64);
         }
@@ -86,7 +105,11 @@ impl Inner {
 
     async fn step_once(self: &Arc<Self>) -> Result<StepReport, SyncError> {
         let mut report = StepReport::default();
-        let cursor = self.claim_cursor.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cursor = self
+            .claim_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut claim = redis::cmd("XAUTOCLAIM");
         claim
             .arg(JOURNAL)
@@ -129,7 +152,9 @@ impl Inner {
                     let now = now_millis();
                     for e in &list {
                         if let Some(ms) = id_millis(&e.id) {
-                            self.metrics.lag_seconds.observe(now.saturating_sub(ms) as f64 / 1000.0);
+                            self.metrics
+                                .lag_seconds
+                                .observe(now.saturating_sub(ms) as f64 / 1000.0);
                         }
                     }
                     self.metrics.applied.inc_by(list.len() as u64);
@@ -164,13 +189,20 @@ impl Inner {
                 .arg(JOURNAL)
                 .arg(&ack)
                 .ignore();
-            self.local.pipe::<()>(&pipe).await.map_err(SyncError::Local)?;
+            self.local
+                .pipe::<()>(&pipe)
+                .await
+                .map_err(SyncError::Local)?;
         }
         Ok(report)
     }
 
     /// Brings the remote copy of one key up to date with (at least) `entries`.
-    async fn apply_key(self: &Arc<Self>, key: &str, entries: &[Entry]) -> Result<KeyOutcome, SyncError> {
+    async fn apply_key(
+        self: &Arc<Self>,
+        key: &str,
+        entries: &[Entry],
+    ) -> Result<KeyOutcome, SyncError> {
         let Some(sk) = self.keys.parse(key) else {
             tracing::warn!(key, "journal entry for a key outside the layout dropped");
             self.metrics.error("malformed");
@@ -215,6 +247,9 @@ impl Inner {
                 },
             }
         }
-        Err(SyncError::protocol("apply", "the key kept losing its hydration"))
+        Err(SyncError::protocol(
+            "apply",
+            "the key kept losing its hydration",
+        ))
     }
 }

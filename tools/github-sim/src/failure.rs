@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::state::{Auth, Endpoint, Failure, Shared};
-use crate::{clock, oauth, pages, rest};
+use crate::{clock, pages, rest, token};
 
 /// Counts the call, then applies the endpoint's failure switch: `None` means
 /// "behave normally", `Some(response)` is what to answer instead.
@@ -38,7 +38,7 @@ pub(crate) async fn gate(shared: &Shared, ep: Endpoint, headers: &HeaderMap) -> 
                 "The simulator was told to refuse this request.",
             ),
             Endpoint::Token => {
-                oauth::token_error(headers, oauth::TokenError::IncorrectClientCredentials)
+                token::token_error(headers, token::TokenError::IncorrectClientCredentials)
             }
             _ => rest::bad_credentials(),
         }),

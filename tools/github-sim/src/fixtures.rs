@@ -1,4 +1,4 @@
-//! The default world: fixture accounts with fixed ids and their sponsorships.
+//! Fixture types: accounts, their e-mail addresses and sponsorships.
 
 use crate::clock;
 
@@ -141,7 +141,7 @@ pub struct FixtureUser {
 }
 
 impl FixtureUser {
-    fn new(login: &str, id: u64, kind: AccountKind, description: &str) -> Self {
+    pub(crate) fn new(login: &str, id: u64, kind: AccountKind, description: &str) -> Self {
         FixtureUser {
             login: login.to_string(),
             id,
@@ -157,7 +157,13 @@ impl FixtureUser {
         }
     }
 
-    fn person(login: &str, id: u64, name: &str, public_email: bool, description: &str) -> Self {
+    pub(crate) fn person(
+        login: &str,
+        id: u64,
+        name: &str,
+        public_email: bool,
+        description: &str,
+    ) -> Self {
         let address = format!("{login}@example.com");
         FixtureUser {
             name: Some(name.to_string()),
@@ -167,7 +173,7 @@ impl FixtureUser {
         }
     }
 
-    fn sponsors(mut self, sponsorable: &str, s: FixtureSponsorship) -> Self {
+    pub(crate) fn sponsors(mut self, sponsorable: &str, s: FixtureSponsorship) -> Self {
         self.sponsoring.push((sponsorable.to_string(), s));
         self
     }
@@ -183,147 +189,16 @@ impl FixtureUser {
     }
 }
 
-fn email(address: &str, primary: bool, verified: bool, visibility: Option<&str>) -> FixtureEmail {
+pub(crate) fn email(
+    address: &str,
+    primary: bool,
+    verified: bool,
+    visibility: Option<&str>,
+) -> FixtureEmail {
     FixtureEmail {
         email: address.to_string(),
         primary,
         verified,
         visibility: visibility.map(str::to_string),
     }
-}
-
-/// Fixture timestamp: `day` days after 2023-01-01T00:00:00Z plus `hours`.
-fn at(day: u64, hours: u64) -> String {
-    clock::rfc3339(1_672_531_200 + day * 86_400 + hours * 3_600)
-}
-
-fn monthly_at(cents: u32, when: String) -> FixtureSponsorship {
-    FixtureSponsorship::monthly(cents).created_at(&when)
-}
-
-/// The default world. Ids are fixed; the app's tests rely on them.
-pub fn fixtures() -> Vec<FixtureUser> {
-    let mut acme = FixtureUser::new(
-        "acme-org",
-        9001,
-        AccountKind::Organization,
-        "organization with a Sponsors profile; admin: acme-admin",
-    );
-    acme.name = Some("Acme Open Source".into());
-    acme.admins = vec!["acme-admin".into()];
-    acme.sponsorable = true;
-
-    let mut mia = FixtureUser::person(
-        "maintainer-mia",
-        9002,
-        "Mia Maintainer",
-        true,
-        "a user with a Sponsors profile; sponsored by carol",
-    );
-    mia.sponsorable = true;
-
-    let alice = FixtureUser::person(
-        "alice",
-        1001,
-        "Alice Anders",
-        true,
-        "sponsors acme-org at $10/month",
-    )
-    .sponsors("acme-org", monthly_at(1000, at(380, 10)));
-    let bob = FixtureUser::person("bob", 1002, "Bob Brown", true, "sponsors nobody");
-    let carol = FixtureUser::person(
-        "carol",
-        1003,
-        "Carol Chen",
-        true,
-        "sponsors maintainer-mia (a user) at $5/month",
-    )
-    .sponsors("maintainer-mia", monthly_at(500, at(396, 9)));
-
-    let mut dave = FixtureUser::person(
-        "dave",
-        1004,
-        "Dave Dunn",
-        true,
-        "sponsors 131 accounts; acme-org at $25/month is #121 by date",
-    );
-    let mut projects = Vec::new();
-    for k in 1..=130u64 {
-        let login = format!("project-{k:03}");
-        let mut p = FixtureUser::new(
-            &login,
-            20_000 + k,
-            AccountKind::User,
-            "sponsorable user; sponsored by dave at $2/month",
-        );
-        p.listed = false;
-        p.sponsorable = true;
-        p.emails = vec![email(&format!("{login}@example.com"), true, true, None)];
-        dave = dave.sponsors(&login, monthly_at(200, at(k - 1, 0)));
-        if k == 120 {
-            dave = dave.sponsors("acme-org", monthly_at(2500, at(k - 1, 12)));
-        }
-        projects.push(p);
-    }
-
-    let erin = FixtureUser::person(
-        "erin",
-        1005,
-        "Erin Evans",
-        true,
-        "one-time $50 payment to acme-org",
-    )
-    .sponsors(
-        "acme-org",
-        FixtureSponsorship::one_time(5000).created_at(&at(495, 0)),
-    );
-    let frank = FixtureUser::person(
-        "frank",
-        1006,
-        "Frank Foster",
-        true,
-        "sponsors acme-org at $1/month (below a $5 minimum)",
-    )
-    .sponsors(
-        "acme-org",
-        FixtureSponsorship {
-            tier_name: "$1 a month (custom)".into(),
-            ..monthly_at(100, at(427, 15))
-        }
-        .custom_amount(),
-    );
-    let mut grace = FixtureUser::person(
-        "grace",
-        1007,
-        "Grace Green",
-        false,
-        "no public email; primary verified address only in /user/emails; not a sponsor",
-    );
-    grace.emails = vec![
-        email("grace-old@example.net", false, false, None),
-        email("grace@work.example.org", false, true, None),
-        email("1007+grace@users.noreply.github.com", false, true, None),
-        email("grace@users.example.com", true, true, Some("private")),
-    ];
-    let heidi = FixtureUser::person(
-        "heidi",
-        1008,
-        "Heidi Hall",
-        true,
-        "sponsors acme-org privately at $10/month",
-    )
-    .sponsors("acme-org", monthly_at(1000, at(459, 8)).private());
-    let admin = FixtureUser::person(
-        "acme-admin",
-        1009,
-        "Acme Admin",
-        true,
-        "admin of acme-org: can list its sponsors, private ones included",
-    );
-
-    let mut all = vec![
-        alice, bob, carol, dave, erin, frank, grace, heidi, admin, mia, acme,
-    ];
-    all.extend(projects);
-    all
 }

@@ -19,6 +19,8 @@ mod oauth;
 mod pages;
 mod rest;
 mod state;
+mod token;
+mod world;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,8 +30,9 @@ use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use fixtures::{fixtures, AccountKind, FixtureEmail, FixtureSponsorship, FixtureUser, Privacy};
+pub use fixtures::{AccountKind, FixtureEmail, FixtureSponsorship, FixtureUser, Privacy};
 pub use state::{AuthorizeRecord, Endpoint, Failure};
+pub use world::fixtures;
 
 use state::{find, normalize_scopes, Shared};
 
@@ -62,7 +65,7 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/login/oauth/authorize", get(oauth::authorize))
-        .route("/login/oauth/access_token", post(oauth::access_token))
+        .route("/login/oauth/access_token", post(token::access_token))
         .route("/user", get(rest::user))
         .route("/user/emails", get(rest::emails))
         .route("/graphql", post(graphql::graphql))
@@ -115,11 +118,13 @@ impl GithubSim {
     }
 
     /// A valid access token for a fixture user, as if the web flow had run.
-    /// Panics if `login` is not a fixture user (a test bug).
+    /// Panics if `login` is not a fixture user (organizations cannot sign in).
     pub fn issue_token(&self, login: &str, scopes: &[&str]) -> String {
-        let user = self
-            .shared
-            .with(|s| find(&s.world, login).map(|u| u.login.clone()));
+        let user = self.shared.with(|s| {
+            find(&s.world, login)
+                .filter(|u| u.kind == AccountKind::User)
+                .map(|u| u.login.clone())
+        });
         let user = user.unwrap_or_else(|| panic!("github-sim: no fixture user '{login}'"));
         self.shared
             .mint_token(&user, normalize_scopes(&scopes.join(" ")))

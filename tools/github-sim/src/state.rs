@@ -107,7 +107,7 @@ pub(crate) enum Auth {
 impl Shared {
     pub fn new(opts: SimOptions, base: String, shutdown: watch::Receiver<bool>) -> Self {
         let inner = Inner {
-            world: crate::fixtures::fixtures(),
+            world: crate::world::fixtures(),
             codes: HashMap::new(),
             tokens: HashMap::new(),
             failures: HashMap::new(),

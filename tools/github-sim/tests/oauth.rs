@@ -56,7 +56,7 @@ async fn whole_web_flow_with_pkce_yields_a_working_token() {
         assert!(html.contains(needle), "sign-in page lacks {needle}");
     }
     assert!(
-        !html.contains("project-001"),
+        !html.contains("value=\"project-001\""),
         "generated projects are not listed"
     );
     // Self-contained: no external scripts, styles or images.

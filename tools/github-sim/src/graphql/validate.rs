@@ -4,21 +4,11 @@
 
 use std::collections::HashSet;
 
-use graphql_parser::query::{Directive, Field, Selection, SelectionSet, TypeCondition, Value};
+use graphql_parser::query::{Directive, Selection, SelectionSet, TypeCondition, Value};
 use serde_json::{json, Value as Json};
 
 use super::exec::{locations, Fragments};
-use super::schema::{self, possible_types, Kind};
-use crate::state::has_scope;
-
-/// Sponsorship fields that need `read:user` (or `user`).
-const DETAIL_FIELDS: &[&str] = &[
-    "createdAt",
-    "isOneTimePayment",
-    "privacyLevel",
-    "tier",
-    "tierSelectedAt",
-];
+use super::schema::{self, possible_types};
 
 pub(crate) struct Validator<'a, 'f> {
     pub fragments: &'f Fragments<'a>,
@@ -35,7 +25,7 @@ pub(crate) struct Validator<'a, 'f> {
     stack: Vec<&'a str>,
 }
 
-fn error(
+pub(super) fn error(
     path: &[String],
     code: &str,
     extra: Json,
@@ -100,7 +90,7 @@ impl<'a, 'f> Validator<'a, 'f> {
         }
     }
 
-    fn selection_set(
+    pub(super) fn selection_set(
         &mut self,
         ty: &'static str,
         set: &'a SelectionSet<'a, &'a str>,
@@ -205,136 +195,8 @@ impl<'a, 'f> Validator<'a, 'f> {
         Some(name)
     }
 
-    fn field(&mut self, ty: &'static str, field: &'a Field<'a, &'a str>, path: &mut Vec<String>) {
-        let key = field.alias.unwrap_or(field.name);
-        path.push(key.to_string());
-        for (_, value) in &field.arguments {
-            self.variables_in(value, field.position, path);
-        }
-        self.directives(&field.directives, path);
-        if field.name == "__typename" {
-            path.pop();
-            return;
-        }
-        let def = match schema::field(ty, field.name) {
-            Some(def) => def,
-            None if schema::kind(ty) == Some(Kind::Union) => {
-                let message =
-                    format!("Selections can't be made directly on unions (see selections on {ty})");
-                let extra = json!({"nodeName": ty});
-                self.errors.push(error(
-                    path,
-                    "selectionMismatch",
-                    extra,
-                    field.position,
-                    message,
-                ));
-                path.pop();
-                return;
-            }
-            None => {
-                let message = format!("Field '{}' doesn't exist on type '{ty}'", field.name);
-                let extra = json!({"typeName": ty, "fieldName": field.name});
-                self.errors.push(error(
-                    path,
-                    "undefinedField",
-                    extra,
-                    field.position,
-                    message,
-                ));
-                path.pop();
-                return;
-            }
-        };
-        for (name, _) in &field.arguments {
-            if !def.args.iter().any(|a| a.name == *name) {
-                let message = format!("Field '{}' doesn't accept argument '{name}'", field.name);
-                let extra = json!({"name": field.name, "typeName": "Field", "argumentName": name});
-                self.errors.push(error(
-                    path,
-                    "argumentNotAccepted",
-                    extra,
-                    field.position,
-                    message,
-                ));
-            }
-        }
-        let missing: Vec<&str> = def
-            .args
-            .iter()
-            .filter(|a| a.required && !field.arguments.iter().any(|(n, _)| *n == a.name))
-            .map(|a| a.name)
-            .collect();
-        if !missing.is_empty() {
-            let list = missing.join(", ");
-            let message = format!(
-                "Field '{}' is missing required arguments: {list}",
-                field.name
-            );
-            let extra = json!({"className": "Field", "name": field.name, "arguments": list});
-            self.errors.push(error(
-                path,
-                "missingRequiredArguments",
-                extra,
-                field.position,
-                message,
-            ));
-        }
-        if ty == "Sponsorship"
-            && DETAIL_FIELDS.contains(&field.name)
-            && !has_scope(self.scopes, "read:user")
-        {
-            let granted = self
-                .scopes
-                .iter()
-                .map(|s| format!("'{s}'"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.scope_errors.push(json!({
-                "type": "INSUFFICIENT_SCOPES",
-                "locations": locations(field.position),
-                "message": format!(
-                    "Your token has not been granted the required scopes to execute this query. The '{}' field requires one of the following scopes: ['read:user'], but your token has only been granted the: [{granted}] scopes. Please modify your token's scopes at: https://github.com/settings/tokens.",
-                    field.name
-                ),
-            }));
-        }
-        let leaf = schema::kind(def.ty).is_some_and(Kind::is_leaf);
-        let has_selections = !field.selection_set.items.is_empty();
-        if leaf && has_selections {
-            let message = format!(
-                "Selections can't be made on scalars (field '{}' returns {} but has selections [...])",
-                field.name, def.ty
-            );
-            let extra = json!({"nodeName": format!("field '{}'", field.name), "typeName": def.ty});
-            self.errors.push(error(
-                path,
-                "selectionMismatch",
-                extra,
-                field.position,
-                message,
-            ));
-        } else if !leaf && !has_selections {
-            let message = format!(
-                "Field must have selections (field '{}' returns {} but has no selections. Did you mean '{} {{ ... }}'?)",
-                field.name, def.ty, field.name
-            );
-            let extra = json!({"nodeName": format!("field '{}'", field.name), "typeName": def.ty});
-            self.errors.push(error(
-                path,
-                "selectionMismatch",
-                extra,
-                field.position,
-                message,
-            ));
-        } else if !leaf {
-            self.selection_set(def.ty, &field.selection_set, path);
-        }
-        path.pop();
-    }
-
     /// Only `@include(if:)` and `@skip(if:)` exist in queries.
-    fn directives(&mut self, directives: &'a [Directive<'a, &'a str>], path: &[String]) {
+    pub(super) fn directives(&mut self, directives: &'a [Directive<'a, &'a str>], path: &[String]) {
         for d in directives {
             for (_, value) in &d.arguments {
                 self.variables_in(value, d.position, path);
@@ -365,7 +227,7 @@ impl<'a, 'f> Validator<'a, 'f> {
         }
     }
 
-    fn variables_in(
+    pub(super) fn variables_in(
         &mut self,
         value: &'a Value<'a, &'a str>,
         pos: graphql_parser::Pos,

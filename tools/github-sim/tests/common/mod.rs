@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests (real HTTP against a running sim).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use base64::Engine;
 use reqwest::redirect::Policy;

@@ -1,0 +1,138 @@
+//! The notification leader: one process at a time (a lease, `SET NX PX`
+//! renewed every second) turns keyspace events into journal entries and runs
+//! the periodic reconciliation. On taking the lead and after every
+//! resubscription it resets the event counters (`e`) and reconciles, since
+//! events may have been missed meanwhile.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::{LEASE, LEASE_RENEW};
+use crate::error::SyncError;
+use crate::keys::{META_PREFIX, NOTIFY_LEADER};
+use crate::Inner;
+
+impl Inner {
+    async fn lease(&self) -> Result<i64, SyncError> {
+        let mut inv = self.scripts.lease.prepare_invoke();
+        inv.key(NOTIFY_LEADER)
+            .arg(&self.cfg.consumer)
+            .arg(LEASE.as_millis() as u64);
+        self.local.invoke(&inv).await.map_err(SyncError::Local)
+    }
+
+    /// Holds (or waits for) the lease until `stop`, then gives it up.
+    pub(crate) async fn lease_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(LEASE_RENEW);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            match self.lease().await {
+                Ok(2) => {
+                    self.leader.store(true, Ordering::Relaxed);
+                    tracing::info!(consumer = %self.cfg.consumer, "this process is now the sync notification leader");
+                    self.resync.notify_one();
+                }
+                Ok(1) => self.leader.store(true, Ordering::Relaxed),
+                Ok(_) => {
+                    if self.leader.swap(false, Ordering::Relaxed) {
+                        tracing::info!("another process took the sync notification lead");
+                    }
+                }
+                Err(e) => {
+                    self.leader.store(false, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "could not renew the notification lease");
+                }
+            }
+        }
+        self.leader.store(false, Ordering::Relaxed);
+        let mut inv = self.scripts.release.prepare_invoke();
+        inv.key(NOTIFY_LEADER).arg(&self.cfg.consumer);
+        let _ =
+            tokio::time::timeout(Duration::from_millis(500), self.local.invoke::<i64>(&inv)).await;
+    }
+
+    /// Forgets every key's count of own events not yet matched.
+    pub(crate) async fn reset_event_counts(&self) -> Result<usize, SyncError> {
+        let mut cursor: u64 = 0;
+        let mut reset = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{META_PREFIX}*"))
+                .arg("COUNT")
+                .arg(1000);
+            let (next, metas): (u64, Vec<String>) =
+                self.local.query(&scan).await.map_err(SyncError::Local)?;
+            if !metas.is_empty() {
+                let mut pipe = redis::pipe();
+                for meta in &metas {
+                    pipe.cmd("HDEL").arg(meta).arg("e").ignore();
+                }
+                self.local
+                    .pipe::<()>(&pipe)
+                    .await
+                    .map_err(SyncError::Local)?;
+                reset += metas.len();
+            }
+            if next == 0 {
+                return Ok(reset);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Runs resyncs (on demand) and the periodic reconciliation, while leader.
+    pub(crate) async fn resync_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let every = self.cfg.reconcile_every.max(Duration::from_secs(1));
+        let mut next_periodic = Instant::now() + every;
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let resync = tokio::select! {
+                _ = self.resync.notified() => true,
+                _ = retry => true,
+                _ = tokio::time::sleep_until(next_periodic) => false,
+                _ = stop.changed() => return,
+            };
+            next_periodic = Instant::now() + every;
+            if !self.leader.load(Ordering::Relaxed) {
+                retry_at = None;
+                continue;
+            }
+            if resync {
+                if let Err(e) = self.reset_event_counts().await {
+                    tracing::debug!(error = %e, "could not reset event counts");
+                }
+            }
+            match self.reconcile_pass().await {
+                Ok(report) => {
+                    retry_at = None;
+                    if report.changed() {
+                        tracing::info!(%report, "reconciled");
+                    } else {
+                        tracing::debug!(%report, "reconciled");
+                    }
+                }
+                Err(e) => {
+                    self.metrics.error(e.kind());
+                    tracing::warn!(error = %e, "reconciliation failed; retrying in 5 s");
+                    retry_at = Some(Instant::now() + Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
