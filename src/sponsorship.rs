@@ -737,7 +737,10 @@ pub enum ReverifyError {
 /// token, then reconciles `sponsors:{SPONSORABLE}` both ways: listed users
 /// missing locally are promoted; local sponsors GitHub no longer lists are
 /// demoted (after the grace). When GitHub fails anywhere (any page), nothing
-/// changes.
+/// changes; an empty list while sponsors are known here is refused too
+/// ([`ReverifyError::EmptyList`]). Users a webhook changed within
+/// [`WEBHOOK_PRECEDENCE`] of the read, or who signed in after it, are left
+/// alone.
 pub async fn reverify_once(
     app: &App,
     token: &AccessToken,
@@ -861,7 +864,10 @@ async fn reconcile_user(
     let lock = lock_or_busy(conn, user_id).await?;
     let result = async {
         let changed: Option<f64> = conn.zscore(CHANGED_AT, user_id).await?;
-        if changed.is_some_and(|at| at as i64 >= cutoff_ms) {
+        // A webhook changed them recently, or a sign-in checked GitHub after
+        // the list was read: both know better than this run.
+        let recent_webhook = changed.is_some_and(|at| at as i64 >= cutoff_ms);
+        if recent_webhook || signed_in_since(app, conn, user_id, listed_at_ms).await? {
             report.skipped.push(user_id);
             return Ok(());
         }

@@ -248,23 +248,6 @@ pub fn validate_node_id(id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_id_rules() {
-        assert!(validate_node_id("MDQ6VXNlcjE=").is_ok());
-        assert!(validate_node_id("ü…é").is_ok());
-        assert!(validate_node_id(&"x".repeat(256)).is_ok());
-        for bad in ["", "a\nb", "a\u{0}", "tab\there", "c1\u{85}", "del\u{7f}"] {
-            assert!(validate_node_id(bad).is_err(), "{bad:?}");
-        }
-        assert!(validate_node_id(&"x".repeat(257)).is_err());
-        assert!(validate_node_id(&"é".repeat(129)).is_err(), "258 bytes");
-    }
-}
-
 /// Sponsor status changes that also know the tier (webhooks, due changes).
 impl Store {
     /// Sets the sponsor status and `user_details:{id}` field `tier_monthly_usd`
@@ -285,7 +268,7 @@ impl Store {
             .filter(|_| sponsor)
             .map(|t| t.to_string())
             .unwrap_or_default();
-        let fields = [("tier_monthly_usd", tier)];
+        let fields = [("id", user_id.to_string()), ("tier_monthly_usd", tier)];
         Ok(gated!(self, |conn, force| self.write.set_sponsor(
             &mut conn,
             user_id,
@@ -303,5 +286,22 @@ impl Store {
             .write
             .read_user(&mut conn, user_id, force));
         Ok(sponsor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_id_rules() {
+        assert!(validate_node_id("MDQ6VXNlcjE=").is_ok());
+        assert!(validate_node_id("ü…é").is_ok());
+        assert!(validate_node_id(&"x".repeat(256)).is_ok());
+        for bad in ["", "a\nb", "a\u{0}", "tab\there", "c1\u{85}", "del\u{7f}"] {
+            assert!(validate_node_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_node_id(&"x".repeat(257)).is_err());
+        assert!(validate_node_id(&"é".repeat(129)).is_err(), "258 bytes");
     }
 }

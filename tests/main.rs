@@ -3,6 +3,8 @@
 
 mod common;
 
+mod browser;
+mod compose;
 mod exclusions;
 mod github_client;
 mod graphql_documents;

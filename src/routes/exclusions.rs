@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Serialize;
@@ -136,24 +136,56 @@ fn parse_form(body: &[u8]) -> Result<String, AppError> {
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn exclude(
     State(state): State<AppState>,
-    user: CurrentUser,
-    body: ExcludeBody,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+    body: Result<ExcludeBody, AppError>,
 ) -> Result<Response, AppError> {
-    validate_node_id(&body.id)?;
-    match state.store.add_exclusion(user.0, &body.id).await? {
-        AddOutcome::QuotaExceeded { limit } => Err(AppError::QuotaExceeded { limit }),
-        AddOutcome::Added { count, sponsor, .. } => {
-            if body.from_browser_form {
-                return Ok(Redirect::to("/").into_response());
-            }
-            Ok(Json(Excluded {
-                id: body.id,
-                persistent: sponsor,
-                count,
-            })
-            .into_response())
+    let result = async {
+        let user = user.ok_or(AppError::NotSignedIn)?;
+        let body = body?;
+        validate_node_id(&body.id)?;
+        match state.store.add_exclusion(user.0, &body.id).await? {
+            AddOutcome::QuotaExceeded { limit } => Err(AppError::QuotaExceeded { limit }),
+            AddOutcome::Added { count, sponsor, .. } => Ok((body, count, sponsor)),
         }
     }
+    .await;
+    match result {
+        Ok((body, _, _)) if body.from_browser_form => Ok(Redirect::to("/").into_response()),
+        Ok((body, count, sponsor)) => Ok(Json(Excluded {
+            id: body.id,
+            persistent: sponsor,
+            count,
+        })
+        .into_response()),
+        // A browser form sees the page again, with the error in words.
+        Err(e) if is_browser_form(&headers) => Ok(back_to_page_with(&e).into_response()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A form post from a browser (form body, `Accept: text/html`): answered with
+/// redirects to the page rather than JSON, errors included.
+fn is_browser_form(headers: &HeaderMap) -> bool {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    form && crate::routes::auth::prefers_html(headers)
+}
+
+/// 303 to `/?error=<code>`; the page turns the code into a sentence.
+fn back_to_page_with(error: &AppError) -> Redirect {
+    if error.status().is_server_error() {
+        tracing::warn!(error.code = error.code(), "form request failed");
+    }
+    Redirect::to(&format!("/?error={}", error.code()))
 }
 
 /// The signed-in user's excluded node ids.
@@ -186,10 +218,19 @@ pub async fn remove(
 /// cannot send DELETE; answers with a redirect back to the page.
 pub async fn remove_from_form(
     State(state): State<AppState>,
-    user: CurrentUser,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
     Path(id): Path<String>,
 ) -> Result<Redirect, AppError> {
-    validate_node_id(&id)?;
-    state.store.remove_exclusion(user.0, &id).await?;
-    Ok(Redirect::to("/"))
+    let result = async {
+        let user = user.ok_or(AppError::NotSignedIn)?;
+        validate_node_id(&id)?;
+        state.store.remove_exclusion(user.0, &id).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(Redirect::to("/")),
+        Err(e) if crate::routes::auth::prefers_html(&headers) => Ok(back_to_page_with(&e)),
+        Err(e) => Err(e),
+    }
 }

@@ -58,9 +58,12 @@ pub(crate) fn is_connection_error(e: &RedisError) -> bool {
         || e.is_unrecoverable_error()
 }
 
-/// `NOGROUP` (group or stream gone, e.g. after a local `FLUSHALL`).
+/// `NOGROUP`, or `UNBLOCKED` for a blocked read: the journal or its group is
+/// gone (e.g. after a local `FLUSHALL`).
 pub(crate) fn is_nogroup(e: &RedisError) -> bool {
-    e.code() == Some("NOGROUP") || e.to_string().contains("NOGROUP")
+    matches!(e.code(), Some("NOGROUP") | Some("UNBLOCKED"))
+        || e.to_string().contains("NOGROUP")
+        || e.to_string().contains("UNBLOCKED")
 }
 
 #[cfg(test)]

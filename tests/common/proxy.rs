@@ -27,7 +27,9 @@ impl ChaosProxy {
         let state = Arc::clone(&cut);
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
                 let mut cut = state.subscribe();
                 tokio::spawn(async move {
                     if *cut.borrow_and_update() {
@@ -40,7 +42,9 @@ impl ChaosProxy {
                         }
                         return;
                     }
-                    let Ok(server) = TcpStream::connect(target).await else { return };
+                    let Ok(server) = TcpStream::connect(target).await else {
+                        return;
+                    };
                     let (mut client, mut server) = (client, server);
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}

@@ -11,7 +11,7 @@ use crate::support::*;
 /// the id never comes back, locally or on the remote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_last_id_is_final() {
-    let _serial = serial();
+    let _serial = serial().await;
     let pair = Pair::start(false).await;
     let sync = pair.sync("w1").await;
     let _worker = run_ready(&sync).await;
@@ -26,14 +26,20 @@ async fn removing_the_last_id_is_final() {
         let (ids, sponsor) = read(&sync, &mut api, 7).await;
         assert!(sponsor);
         assert!(ids.is_empty(), "round {round}: API read {ids:?}");
-        assert!(members(&mut other, "user:7:mnodes").is_empty(), "round {round}: SMEMBERS");
+        assert!(
+            members(&mut other, "user:7:mnodes").is_empty(),
+            "round {round}: SMEMBERS"
+        );
         if round % 10 == 0 {
             // Let the worker and the notification leader see the reads.
             converged(&pair, &[7], Duration::from_secs(2)).await;
         }
     }
     converged(&pair, &[7], Duration::from_secs(5)).await;
-    eventually(Duration::from_secs(3), "journal empty", || async { backlog(&mut pair.local.conn()) == 0 }).await;
+    eventually(Duration::from_secs(3), "journal empty", || async {
+        backlog(&mut pair.local.conn()) == 0
+    })
+    .await;
     // Key misses on the absent set must not resurrect anything.
     for _ in 0..20 {
         assert!(members(&mut other, "user:7:mnodes").is_empty());
@@ -49,7 +55,7 @@ async fn removing_the_last_id_is_final() {
 /// after the network returns does not bring the id back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removal_before_the_fetch_back_wins() {
-    let _serial = serial();
+    let _serial = serial().await;
     let pair = Pair::start(true).await;
     let sync = pair.sync("w1").await;
     let _worker = run_ready(&sync).await;
@@ -66,10 +72,14 @@ async fn a_removal_before_the_fetch_back_wins() {
 
     pair.proxy().restore();
     let mut remote = pair.remote.conn();
-    eventually(Duration::from_secs(10), "merged set on both sides", || async {
-        members(&mut pair.local.conn(), "user:42:mnodes") == set_of(&["b", "c"])
-            && members(&mut pair.remote.conn(), "user:42:mnodes") == set_of(&["b", "c"])
-    })
+    eventually(
+        Duration::from_secs(10),
+        "merged set on both sides",
+        || async {
+            members(&mut pair.local.conn(), "user:42:mnodes") == set_of(&["b", "c"])
+                && members(&mut pair.remote.conn(), "user:42:mnodes") == set_of(&["b", "c"])
+        },
+    )
     .await;
     let ttl: i64 = local.ttl("user:42:mnodes").unwrap();
     assert_eq!(ttl, -1, "a sponsor's set keeps no TTL after the merge");

@@ -10,7 +10,7 @@ use crate::support::*;
 /// each on the remote within 1 s of its last write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_direct_writes_reach_the_remote_within_a_second() {
-    let _serial = serial();
+    let _serial = serial().await;
     let pair = Pair::start(false).await;
     let sync = pair.sync("w1").await;
     let _worker = run_ready(&sync).await;
@@ -29,18 +29,28 @@ async fn api_and_direct_writes_reach_the_remote_within_a_second() {
         }
     }
     let took = converged(&pair, &uids, Duration::from_secs(5)).await;
-    assert!(took <= Duration::from_secs(1), "API burst mirrored after {took:?}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "API burst mirrored after {took:?}"
+    );
 
     let mut other = pair.local.conn();
     for i in 0..100 {
         let _: () = other.sadd("user:1:mnodes", format!("direct{i}")).unwrap();
     }
-    let _: () = other.srem("user:1:mnodes", ["n0", "n6", "seed"]).unwrap();
-    let _: () = other.sadd("user:2:mnodes", ["x", "y", "z"]).unwrap();
-    let _: () = other.hset("user_details:3", "name", "Changed Elsewhere").unwrap();
+    let _: () = other
+        .srem("user:1:mnodes", &["n0", "n6", "seed"][..])
+        .unwrap();
+    let _: () = other.sadd("user:2:mnodes", &["x", "y", "z"][..]).unwrap();
+    let _: () = other
+        .hset("user_details:3", "name", "Changed Elsewhere")
+        .unwrap();
     let _: () = other.del("user:3:mnodes").unwrap();
     let took = converged(&pair, &uids, Duration::from_secs(5)).await;
-    assert!(took <= Duration::from_secs(1), "direct burst mirrored after {took:?}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "direct burst mirrored after {took:?}"
+    );
     let mut remote = pair.remote.conn();
     assert!(members(&mut remote, "user:1:mnodes").contains("direct99"));
     assert!(!members(&mut remote, "user:1:mnodes").contains("seed"));
@@ -53,13 +63,22 @@ async fn api_and_direct_writes_reach_the_remote_within_a_second() {
 /// one notification leader, and nothing left pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_converge() {
-    let _serial = serial();
+    let _serial = serial().await;
     let pair = Pair::start(false).await;
-    let workers = [pair.sync("a").await, pair.sync("b").await, pair.sync("c").await];
+    let workers = [
+        pair.sync("a").await,
+        pair.sync("b").await,
+        pair.sync("c").await,
+    ];
     let running: Vec<_> = workers.iter().map(run).collect();
-    eventually(Duration::from_secs(5), "one leader, all subscribed", || async {
-        workers.iter().filter(|w| w.status().notify_leader).count() == 1 && workers.iter().all(|w| w.status().subscribed)
-    })
+    eventually(
+        Duration::from_secs(5),
+        "one leader, all subscribed",
+        || async {
+            workers.iter().filter(|w| w.status().notify_leader).count() == 1
+                && workers.iter().all(|w| w.status().subscribed)
+        },
+    )
     .await;
     let mut api = pair.api_conn().await;
     let uids = [1, 2, 3, 4, 5];
@@ -75,15 +94,27 @@ async fn three_workers_converge() {
             remove(sync, &mut api, uid, &format!("n{}", i / 2)).await;
         }
         if i % 50 == 0 {
-            let _: () = other.sadd(format!("user:{uid}:mnodes"), format!("direct{i}")).unwrap();
+            let _: () = other
+                .sadd(format!("user:{uid}:mnodes"), format!("direct{i}"))
+                .unwrap();
         }
     }
     converged(&pair, &uids, Duration::from_secs(5)).await;
     let mut local = pair.local.conn();
-    eventually(Duration::from_secs(5), "journal empty", || async { backlog(&mut pair.local.conn()) == 0 }).await;
-    let pending: Vec<redis::Value> = redis::cmd("XPENDING").arg("sync:journal").arg("mirror").query(&mut local).unwrap();
+    eventually(Duration::from_secs(5), "journal empty", || async {
+        backlog(&mut pair.local.conn()) == 0
+    })
+    .await;
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("sync:journal")
+        .arg("mirror")
+        .query(&mut local)
+        .unwrap();
     assert_eq!(pending.first(), Some(&redis::Value::Int(0)), "{pending:?}");
-    assert_eq!(workers.iter().filter(|w| w.status().notify_leader).count(), 1);
+    assert_eq!(
+        workers.iter().filter(|w| w.status().notify_leader).count(),
+        1
+    );
     for r in running {
         r.stop().await;
     }

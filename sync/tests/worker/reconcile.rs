@@ -10,7 +10,7 @@ use crate::support::*;
 /// Redis is the authority for current sponsors); a second pass finds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_repairs_a_remote_changed_by_hand() {
-    let _serial = serial();
+    let _serial = serial().await;
     let pair = Pair::start(false).await;
     let sync = pair.sync("w1").await;
     let mut api = pair.api_conn().await;
@@ -23,7 +23,9 @@ async fn reconcile_repairs_a_remote_changed_by_hand() {
     let mut remote = pair.remote.conn();
     let _: () = remote.sadd("user:1:mnodes", "bogus").unwrap();
     let _: () = remote.srem("user:1:mnodes", "a").unwrap();
-    let _: () = remote.hset("user_details:1", "user_login", "mallory").unwrap();
+    let _: () = remote
+        .hset("user_details:1", "user_login", "mallory")
+        .unwrap();
     let _: () = remote.del("user:2:mnodes").unwrap();
     let _: () = remote.sadd("sponsors:acme", "999").unwrap();
     // A former sponsor's copy, not in the local sponsors set: left alone.
@@ -32,11 +34,22 @@ async fn reconcile_repairs_a_remote_changed_by_hand() {
     let report = sync.reconcile().await.unwrap();
     let mut repaired = report.repaired.clone();
     repaired.sort();
-    assert_eq!(repaired, ["sponsors:acme", "user:1:mnodes", "user:2:mnodes", "user_details:1"]);
+    assert_eq!(
+        repaired,
+        [
+            "sponsors:acme",
+            "user:1:mnodes",
+            "user:2:mnodes",
+            "user_details:1"
+        ]
+    );
     assert!(report.fetched_back.is_empty());
     assert_eq!(report.checked, 5);
     let summary = report.to_string();
-    assert!(summary.contains("repaired 4") && summary.contains("user:2:mnodes"), "{summary}");
+    assert!(
+        summary.contains("repaired 4") && summary.contains("user:2:mnodes"),
+        "{summary}"
+    );
     assert!(differences(&mut local, &mut remote, &[1, 2]).is_empty());
     assert_eq!(members(&mut remote, "user:500:mnodes"), set_of(&["kept"]));
 

@@ -11,7 +11,7 @@ use crate::support::*;
 /// by another client, key misses, or a reconciliation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_sponsors_keys_never_reach_the_remote() {
-    let _serial = serial();
+    let _serial = serial().await;
     let pair = Pair::start(false).await;
     let sync = pair.sync("w1").await;
     let _worker = run_ready(&sync).await;
@@ -25,19 +25,30 @@ async fn non_sponsors_keys_never_reach_the_remote() {
     read(&sync, &mut api, 99).await;
     let mut other = pair.local.conn();
     let _: () = other.sadd("user:99:mnodes", "direct").unwrap();
-    let _: () = other.hset("user_details:99", "name", "Not A Sponsor").unwrap();
+    let _: () = other
+        .hset("user_details:99", "name", "Not A Sponsor")
+        .unwrap();
     let _: () = other.sadd("user:98:mnodes", "never-a-sponsor").unwrap();
     let _ = members(&mut other, "user:97:mnodes");
     // A sponsor's write after all that, as a barrier.
     add(&sync, &mut api, 5, "barrier").await;
     converged(&pair, &[5], Duration::from_secs(5)).await;
-    eventually(Duration::from_secs(3), "journal empty", || async { backlog(&mut pair.local.conn()) == 0 }).await;
+    eventually(Duration::from_secs(3), "journal empty", || async {
+        backlog(&mut pair.local.conn()) == 0
+    })
+    .await;
     sync.reconcile().await.unwrap();
 
     let mut remote = pair.remote.conn();
     let keys: Vec<String> = remote.keys("*").unwrap();
-    let leaked: Vec<&String> = keys.iter().filter(|k| k.contains("99") || k.contains("98") || k.contains("97")).collect();
-    assert!(leaked.is_empty(), "non-sponsor keys on the remote: {leaked:?}");
+    let leaked: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.contains("99") || k.contains("98") || k.contains("97"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "non-sponsor keys on the remote: {leaked:?}"
+    );
     assert_eq!(members(&mut remote, "sponsors:acme"), set_of(&["5"]));
     assert!(other.ttl::<_, i64>("user:99:mnodes").unwrap() > 0);
 }
@@ -46,7 +57,7 @@ async fn non_sponsors_keys_never_reach_the_remote() {
 /// keeps the remote copy; re-promotion brings remote-only ids back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotion_demotion_and_return() {
-    let _serial = serial();
+    let _serial = serial().await;
     let pair = Pair::start(false).await;
     let sync = pair.sync("w1").await;
     let _worker = run_ready(&sync).await;
@@ -66,21 +77,33 @@ async fn promotion_demotion_and_return() {
 
     set_sponsor(&sync, &mut api, 11, StatusUpdate::NotSponsor).await;
     assert!(local.ttl::<_, i64>("user:11:mnodes").unwrap() > 0);
-    eventually(Duration::from_secs(5), "remote sponsors set without 11", || async {
-        !members(&mut pair.remote.conn(), "sponsors:acme").contains("11")
-    })
+    eventually(
+        Duration::from_secs(5),
+        "remote sponsors set without 11",
+        || async { !members(&mut pair.remote.conn(), "sponsors:acme").contains("11") },
+    )
     .await;
     remove(&sync, &mut api, 11, "b").await;
     add(&sync, &mut api, 11, "c").await;
-    eventually(Duration::from_secs(3), "journal empty", || async { backlog(&mut pair.local.conn()) == 0 }).await;
+    eventually(Duration::from_secs(3), "journal empty", || async {
+        backlog(&mut pair.local.conn()) == 0
+    })
+    .await;
     assert_eq!(members(&mut local, "user:11:mnodes"), set_of(&["a", "c"]));
-    assert_eq!(members(&mut remote, "user:11:mnodes"), set_of(&["a", "b"]), "remote copy kept as it was");
+    assert_eq!(
+        members(&mut remote, "user:11:mnodes"),
+        set_of(&["a", "b"]),
+        "remote copy kept as it was"
+    );
 
     set_sponsor(&sync, &mut api, 11, StatusUpdate::Sponsor).await;
     let (ids, sponsor) = read(&sync, &mut api, 11).await;
     assert!(sponsor);
     assert_eq!(ids, set_of(&["a", "b", "c"]));
     converged(&pair, &[11], Duration::from_secs(5)).await;
-    assert_eq!(members(&mut remote, "user:11:mnodes"), set_of(&["a", "b", "c"]));
+    assert_eq!(
+        members(&mut remote, "user:11:mnodes"),
+        set_of(&["a", "b", "c"])
+    );
     assert_eq!(local.ttl::<_, i64>("user:11:mnodes").unwrap(), -1);
 }

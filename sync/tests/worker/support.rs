@@ -2,13 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::Commands;
-use sponsorgate_sync::{AddOutcome, Gate, Keys, Quotas, StatusUpdate, Sync, SyncConfig, SyncMetrics, WritePath};
-use tokio::sync::oneshot;
+use sponsorgate_sync::{
+    AddOutcome, Gate, Keys, Quotas, StatusUpdate, Sync, SyncConfig, SyncMetrics, WritePath,
+};
+use tokio::sync::{oneshot, Mutex, MutexGuard};
 use tokio::task::JoinHandle;
 
 use crate::proxy::ChaosProxy;
@@ -17,11 +19,14 @@ use crate::redis_server::RedisServer;
 pub const ORG: &str = "acme";
 pub const PASSWORD: &str = "remote-pw";
 pub const TTL: u64 = 3600;
-pub const QUOTAS: Quotas = Quotas { sponsor: 100_000, free: 1000 };
+pub const QUOTAS: Quotas = Quotas {
+    sponsor: 100_000,
+    free: 1000,
+};
 
 /// Timing guarantees are tested one test at a time (2 cores, real servers).
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
+pub async fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::const_new(());
     static LOG: Once = Once::new();
     LOG.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
@@ -31,7 +36,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
                 .try_init();
         }
     });
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    LOCK.lock().await
 }
 
 /// A local Redis, a password-protected remote, optionally a proxy in between.
@@ -45,8 +50,16 @@ impl Pair {
     pub async fn start(with_proxy: bool) -> Self {
         let local = RedisServer::start();
         let remote = RedisServer::start_with_password(PASSWORD);
-        let proxy = if with_proxy { Some(ChaosProxy::start(remote.port()).await) } else { None };
-        Self { local, remote, proxy }
+        let proxy = if with_proxy {
+            Some(ChaosProxy::start(remote.port()).await)
+        } else {
+            None
+        };
+        Self {
+            local,
+            remote,
+            proxy,
+        }
     }
 
     pub fn proxy(&self) -> &ChaosProxy {
@@ -66,12 +79,18 @@ impl Pair {
     }
 
     pub async fn sync(&self, consumer: &str) -> Sync {
-        Sync::connect(self.config(consumer), SyncMetrics::new()).await.expect("connect")
+        Sync::connect(self.config(consumer), SyncMetrics::new())
+            .await
+            .expect("connect")
     }
 
     /// The API's connection to the local Redis.
     pub async fn api_conn(&self) -> MultiplexedConnection {
-        self.local.client().get_multiplexed_async_connection().await.expect("local")
+        self.local
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("local")
     }
 }
 
@@ -99,7 +118,8 @@ macro_rules! gated {
 
 pub async fn add(sync: &Sync, conn: &mut MultiplexedConnection, uid: u64, id: &str) -> AddOutcome {
     let wp = write_path();
-    gated!(sync, |force| wp.add_exclusion(conn, uid, id, QUOTAS, TTL, force))
+    gated!(sync, |force| wp
+        .add_exclusion(conn, uid, id, QUOTAS, TTL, force))
 }
 
 pub async fn remove(sync: &Sync, conn: &mut MultiplexedConnection, uid: u64, id: &str) -> bool {
@@ -107,16 +127,29 @@ pub async fn remove(sync: &Sync, conn: &mut MultiplexedConnection, uid: u64, id:
     gated!(sync, |force| wp.remove_exclusion(conn, uid, id, TTL, force)).0
 }
 
-pub async fn read(sync: &Sync, conn: &mut MultiplexedConnection, uid: u64) -> (BTreeSet<String>, bool) {
+pub async fn read(
+    sync: &Sync,
+    conn: &mut MultiplexedConnection,
+    uid: u64,
+) -> (BTreeSet<String>, bool) {
     let wp = write_path();
     let (ids, sponsor) = gated!(sync, |force| wp.read_exclusions(conn, uid, force));
     (ids.into_iter().collect(), sponsor)
 }
 
-pub async fn set_sponsor(sync: &Sync, conn: &mut MultiplexedConnection, uid: u64, status: StatusUpdate) {
+pub async fn set_sponsor(
+    sync: &Sync,
+    conn: &mut MultiplexedConnection,
+    uid: u64,
+    status: StatusUpdate,
+) {
     let wp = write_path();
-    let fields = [("id", uid.to_string()), ("user_login", format!("user{uid}"))];
-    gated!(sync, |force| wp.set_sponsor(conn, uid, status, &fields, TTL, force));
+    let fields = [
+        ("id", uid.to_string()),
+        ("user_login", format!("user{uid}")),
+    ];
+    gated!(sync, |force| wp
+        .set_sponsor(conn, uid, status, &fields, TTL, force));
 }
 
 /// Makes `uid` a sponsor holding `ids`.
@@ -155,14 +188,21 @@ pub fn set_of(ids: &[&str]) -> BTreeSet<String> {
 }
 
 /// Sponsor keys of `uids` (and the sponsors set) whose content differs.
-pub fn differences(local: &mut redis::Connection, remote: &mut redis::Connection, uids: &[u64]) -> Vec<String> {
+pub fn differences(
+    local: &mut redis::Connection,
+    remote: &mut redis::Connection,
+    uids: &[u64],
+) -> Vec<String> {
     let keys = Keys::new(ORG);
     let mut names = vec![keys.sponsors().to_string()];
     for uid in uids {
         names.push(keys.user_details(*uid));
         names.push(keys.mnodes(*uid));
     }
-    names.into_iter().filter(|k| content(local, k) != content(remote, k)).collect()
+    names
+        .into_iter()
+        .filter(|k| content(local, k) != content(remote, k))
+        .collect()
 }
 
 /// Polls `check` every 10 ms until it holds; panics after `limit`. Returns how long it took.
@@ -191,13 +231,19 @@ pub async fn converged(pair: &Pair, uids: &[u64], limit: Duration) -> Duration {
         if last.is_empty() {
             return start.elapsed();
         }
-        assert!(start.elapsed() < limit, "local and remote still differ after {limit:?} on {last:?}");
+        assert!(
+            start.elapsed() < limit,
+            "local and remote still differ after {limit:?} on {last:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 pub fn backlog(conn: &mut redis::Connection) -> u64 {
-    redis::cmd("XLEN").arg("sync:journal").query(conn).expect("XLEN")
+    redis::cmd("XLEN")
+        .arg("sync:journal")
+        .query(conn)
+        .expect("XLEN")
 }
 
 /// `Sync::run` in the background until [`Running::stop`].
@@ -226,16 +272,23 @@ pub fn run(sync: &Sync) -> Running {
             .await
             .expect("run");
     });
-    Running { stop: Some(tx), handle }
+    Running {
+        stop: Some(tx),
+        handle,
+    }
 }
 
 /// Runs the worker and waits until it leads and listens to keyspace events.
 pub async fn run_ready(sync: &Sync) -> Running {
     let running = run(sync);
-    eventually(Duration::from_secs(5), "notification leader subscribed", || async {
-        let s = sync.status();
-        s.notify_leader && s.subscribed
-    })
+    eventually(
+        Duration::from_secs(5),
+        "notification leader subscribed",
+        || async {
+            let s = sync.status();
+            s.notify_leader && s.subscribed
+        },
+    )
     .await;
     running
 }
@@ -245,6 +298,9 @@ pub async fn drain(sync: &Sync, conn: &mut redis::Connection, limit: Duration) {
     let start = Instant::now();
     while backlog(conn) > 0 {
         sync.step().await.expect("step");
-        assert!(start.elapsed() < limit, "journal not drained within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "journal not drained within {limit:?}"
+        );
     }
 }
