@@ -637,6 +637,26 @@ pub async fn handle_event(
     result
 }
 
+/// A sign-in's "not a sponsor (any more)" answer under a grace period: the
+/// demotion is scheduled like a webhook's, instead of taking effect at once.
+pub async fn demote_after_sign_in(
+    app: &App,
+    user_id: u64,
+    now_ms: i64,
+) -> Result<Outcome, AppError> {
+    let change = Change {
+        sponsor: false,
+        tier_monthly_usd: None,
+        effective_at_ms: now_ms,
+        reason: "sign-in".to_owned(),
+    };
+    let mut conn = app.store.connection();
+    let lock = lock_or_busy(&mut conn, user_id).await?;
+    let result = settle(app, &mut conn, user_id, change, now_ms).await;
+    lock.release(&mut conn).await;
+    result
+}
+
 /// Applies every scheduled change due at `now_ms` (at most a batch per call;
 /// entries whose user is busy wait for the next call). Returns how many it applied.
 pub async fn apply_due(app: &App, now_ms: i64) -> Result<usize, AppError> {

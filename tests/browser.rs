@@ -239,6 +239,21 @@ async fn listed(client: &Client) -> Vec<String> {
     ids
 }
 
+/// Waits until CSS animations (the "added" highlight) have finished.
+async fn settle(client: &Client) {
+    let deadline = Instant::now() + WAIT;
+    while js(
+        client,
+        "return document.getAnimations().every(a => a.playState === 'finished')",
+    )
+    .await
+        != json!(true)
+    {
+        assert!(Instant::now() < deadline, "animations never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn js(client: &Client, script: &str) -> Value {
     client.execute(script, vec![]).await.expect("execute")
 }
@@ -251,7 +266,11 @@ fn li(id: &str) -> String {
 /// back on the page, signed in.
 async fn sign_in(client: &Client, app: &TestApp, login: &str, shot: Option<&str>) {
     client.goto(&app.url).await.expect("open /");
-    find(client, "a[href=\"/login\"]").await.click().await.unwrap();
+    find(client, "a[href=\"/login\"]")
+        .await
+        .click()
+        .await
+        .unwrap();
     let choice = find(
         client,
         &format!("button[name=\"sim_user\"][value=\"{login}\"]"),
@@ -281,7 +300,11 @@ async fn add_with_form(client: &Client, id: &str) {
 }
 
 async fn sign_out(client: &Client) {
-    find(client, "form.signout button").await.click().await.unwrap();
+    find(client, "form.signout button")
+        .await
+        .click()
+        .await
+        .unwrap();
     find(client, "a[href=\"/login\"]").await;
 }
 
@@ -346,7 +369,11 @@ async fn as_alice_with_javascript(client: &Client, app: &TestApp) {
         Some(format!("{}/avatars/1001", app.sim.url()).as_str())
     );
     assert_eq!(
-        js(client, "return document.documentElement.dataset.enhanced || null").await,
+        js(
+            client,
+            "return document.documentElement.dataset.enhanced || null"
+        )
+        .await,
         json!("true"),
         "the script ran"
     );
@@ -367,6 +394,7 @@ async fn as_alice_with_javascript(client: &Client, app: &TestApp) {
         "added in place, no page load"
     );
     assert_eq!(members(app, 1001), ["MDQ6VXNlcjE=", "node/2 é"]);
+    settle(client).await;
     let signed_in = shoot(client, "04-signed-in-two-exclusions").await;
     publish_docs_screenshot(&signed_in);
 
@@ -425,7 +453,11 @@ async fn as_alice_with_javascript(client: &Client, app: &TestApp) {
 async fn as_bob_without_javascript(client: &Client, app: &TestApp) {
     sign_in(client, app, "bob", None).await;
     assert_eq!(
-        js(client, "return document.documentElement.dataset.enhanced || null").await,
+        js(
+            client,
+            "return document.documentElement.dataset.enhanced || null"
+        )
+        .await,
         Value::Null,
         "JavaScript is off in this browser"
     );
@@ -552,7 +584,11 @@ async fn forms_work_without_javascript_and_errors_come_back_as_words() {
     ] {
         let start = html.find(needle).expect(needle);
         let end = start + html[start..].find('"').unwrap();
-        let response = anonymous.get(app.at(&html[start..end])).send().await.unwrap();
+        let response = anonymous
+            .get(app.at(&html[start..end]))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{needle}");
         assert!(response.headers()[CONTENT_TYPE]
             .to_str()

@@ -22,7 +22,10 @@ fn compose() -> Yaml {
 
 fn service<'a>(doc: &'a Yaml, name: &str) -> &'a Yaml {
     let s = &doc["services"][name];
-    assert!(!s.is_badvalue(), "docker-compose.yml has no service {name:?}");
+    assert!(
+        !s.is_badvalue(),
+        "docker-compose.yml has no service {name:?}"
+    );
     s
 }
 
@@ -48,10 +51,7 @@ fn scalar(y: &Yaml) -> String {
 /// A service's `environment`, in either of Compose's two forms (raw, not interpolated).
 fn environment(s: &Yaml) -> HashMap<String, String> {
     match &s["environment"] {
-        Yaml::Hash(map) => map
-            .iter()
-            .map(|(k, v)| (scalar(k), scalar(v)))
-            .collect(),
+        Yaml::Hash(map) => map.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
         Yaml::Array(items) => items
             .iter()
             .map(|item| {
@@ -415,7 +415,10 @@ fn ports_and_healthchecks_line_up() {
             "app depends on {dep} being healthy"
         );
         let check = str_list(&service(&doc, dep)["healthcheck"]["test"]).join(" ");
-        assert!(check.contains("redis-cli") && check.contains("ping"), "{check}");
+        assert!(
+            check.contains("redis-cli") && check.contains("ping"),
+            "{check}"
+        );
     }
     let enterprise_check =
         str_list(&service(&doc, "redis-enterprise")["healthcheck"]["test"]).join(" ");
@@ -454,8 +457,9 @@ fn the_dockerfile_builds_the_release_binary_and_runs_it_as_non_root() {
         lines.iter().filter(|l| l.starts_with("FROM ")).count() >= 2,
         "multi-stage build"
     );
-    assert!(lines.iter().any(|l| l.starts_with("COPY --from=")
-        && l.contains("/target/release/sponsorgate ")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("COPY --from=") && l.contains("/target/release/sponsorgate ")));
 
     // The last USER before CMD is not root.
     let user = lines
@@ -489,7 +493,10 @@ fn the_dockerfile_builds_the_release_binary_and_runs_it_as_non_root() {
         str_list(&service(&doc, "github-sim")["entrypoint"]),
         ["github-sim"]
     );
-    assert!(build.contains("-p github-sim"), "the image carries the simulator");
+    assert!(
+        build.contains("-p github-sim"),
+        "the image carries the simulator"
+    );
 }
 
 #[test]

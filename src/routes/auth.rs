@@ -155,10 +155,19 @@ async fn finish_sign_in(
         name: user.name,
         avatar_url: user.avatar_url,
     };
-    let sponsor = state
-        .store
-        .record_login(&profile, sponsorship, unix_now())
-        .await?;
+    let now = unix_now();
+    let grace = !state.config.sponsor_grace.is_zero();
+    let sponsor = match sponsorship {
+        // A former sponsor keeps sponsor treatment for SPONSOR_GRACE_SECS:
+        // keep the status now, schedule the demotion.
+        Some(s) if grace && !s.sponsor => {
+            state.store.record_login(&profile, None, now).await?;
+            let now_ms = crate::sponsorship::now_ms();
+            crate::sponsorship::demote_after_sign_in(state, id, now_ms).await?;
+            state.store.is_sponsor(id).await?
+        }
+        other => state.store.record_login(&profile, other, now).await?,
+    };
     session.sign_in(id).await?;
     tracing::info!(user.id = id, user.sponsor = sponsor, "signed in");
     Ok(SignedIn {

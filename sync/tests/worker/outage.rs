@@ -104,4 +104,26 @@ async fn fetch_back_fails_within_the_remote_timeout() {
         || async { !sync.status().remote_up },
     )
     .await;
+
+    // A process starting while the remote is unreachable starts all the same.
+    let started = Instant::now();
+    let late = pair.sync("late").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "connect took {:?}",
+        started.elapsed()
+    );
+    assert!(!late.status().remote_up);
+    pair.proxy().restore();
+    eventually(
+        Duration::from_secs(3),
+        "late starter sees the remote",
+        || async { late.status().remote_up },
+    )
+    .await;
+    late.fetch_back(&SponsorKey::Mnodes(42)).await.unwrap();
+    assert_eq!(
+        members(&mut pair.local.conn(), "user:42:mnodes"),
+        set_of(&["a", "b"])
+    );
 }

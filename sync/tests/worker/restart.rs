@@ -19,16 +19,21 @@ async fn a_local_restart_is_survived() {
 
     pair.local.restart();
     // Another client's read of the missing set brings it back.
-    eventually(Duration::from_secs(5), "key back after a local restart", || async {
-        members(&mut pair.local.conn(), "user:42:mnodes") == set_of(&["a", "b"])
-    })
+    eventually(
+        Duration::from_secs(5),
+        "key back after a local restart",
+        || async { members(&mut pair.local.conn(), "user:42:mnodes") == set_of(&["a", "b"]) },
+    )
     .await;
     let flags: Vec<String> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("notify-keyspace-events")
         .query(&mut pair.local.conn())
         .unwrap();
-    assert!(flags[1].contains('m'), "notifications not re-enabled: {flags:?}");
+    assert!(
+        flags[1].contains('m'),
+        "notifications not re-enabled: {flags:?}"
+    );
     let mut api = pair.api_conn().await;
     add(&sync, &mut api, 42, "after-restart").await;
     converged(&pair, &[42], Duration::from_secs(5)).await;
@@ -50,11 +55,18 @@ async fn a_remote_restart_is_repaired() {
 
     pair.remote.restart();
     add(&sync, &mut api, 1, "new").await;
-    eventually(Duration::from_secs(5), "changed key copied whole", || async {
-        members(&mut pair.remote.conn(), "user:1:mnodes") == set_of(&["a", "b", "new"])
-    })
+    eventually(
+        Duration::from_secs(5),
+        "changed key copied whole",
+        || async {
+            members(&mut pair.remote.conn(), "user:1:mnodes") == set_of(&["a", "b", "new"])
+        },
+    )
     .await;
     let report = sync.reconcile().await.unwrap();
-    assert!(report.repaired.contains(&"user:2:mnodes".to_string()), "{report}");
+    assert!(
+        report.repaired.contains(&"user:2:mnodes".to_string()),
+        "{report}"
+    );
     converged(&pair, &[1, 2], Duration::from_secs(1)).await;
 }

@@ -221,14 +221,15 @@ where
     }
 }
 
-/// Waits until local and remote agree on the sponsor keys of `uids`.
+/// Waits until local and remote agree on the sponsor keys of `uids` and the
+/// journal is empty.
 pub async fn converged(pair: &Pair, uids: &[u64], limit: Duration) -> Duration {
     let mut local = pair.local.conn();
     let mut remote = pair.remote.conn();
     let start = Instant::now();
     loop {
         let last = differences(&mut local, &mut remote, uids);
-        if last.is_empty() {
+        if last.is_empty() && backlog(&mut local) == 0 {
             return start.elapsed();
         }
         assert!(
