@@ -169,5 +169,11 @@
     });
   });
 
+  // An error carried back by a form post (/?error=code) is shown once: a
+  // reload should not show it again.
+  if (/[?&]error=/.test(window.location.search) && window.history.replaceState) {
+    window.history.replaceState(null, "", window.location.pathname);
+  }
+
   document.documentElement.setAttribute("data-enhanced", "true");
 })();

@@ -273,7 +273,7 @@ pub fn ttl_phrase(secs: u64) -> String {
         }
     };
     if secs >= 3600 {
-        if secs % 3600 == 0 {
+        if secs.is_multiple_of(3600) {
             plural(secs / 3600, "hour")
         } else {
             let hours = secs as f64 / 3600.0;

@@ -102,6 +102,8 @@ pub(crate) const LEASE: Duration = Duration::from_millis(5000);
 pub(crate) const LEASE_RENEW: Duration = Duration::from_millis(1000);
 /// How long keyspace events are collected before they are turned into journal entries.
 pub(crate) const EVENT_WINDOW: Duration = Duration::from_millis(20);
+/// How often a subscribed worker checks that the notification flags are still set.
+pub(crate) const FLAGS_RECHECK: Duration = Duration::from_secs(5);
 /// Largest argument list handed to one `SADD`/`HSET` inside Lua (`unpack` limits).
 pub(crate) const LUA_CHUNK: usize = 1000;
 

@@ -22,6 +22,7 @@ pub mod config;
 mod conn;
 pub mod error;
 mod fetch;
+pub mod flags;
 pub mod health;
 pub mod journal;
 pub mod keys;
@@ -45,11 +46,11 @@ use tokio::task::JoinSet;
 
 pub use config::SyncConfig;
 pub use error::SyncError;
+pub use flags::NotifyFlags;
 pub use health::SyncStatus;
 pub use journal::{AddOutcome, Gate, Quotas, StatusUpdate, WritePath};
 pub use keys::{Keys, SponsorKey};
 pub use metrics::SyncMetrics;
-pub use notify::NotifyFlags;
 pub use reconcile::ReconcileReport;
 pub use worker::StepReport;
 

@@ -14,50 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::config::{backoff, EVENT_WINDOW, WORKER_REMOTE_TIMEOUT};
-use crate::error::{is_connection_error, SyncError};
+use crate::config::{backoff, EVENT_WINDOW, FLAGS_RECHECK, WORKER_REMOTE_TIMEOUT};
 use crate::keys::SponsorKey;
 use crate::local::Noted;
 use crate::Inner;
-
-/// Flags the worker needs: keyevent channel, generic, set, hash, key-miss.
-pub const NEEDED_FLAGS: &str = "Egshm";
-/// What `A` stands for in `notify-keyspace-events` (it does not include `m` or `n`).
-const ALL_ALIAS: &str = "g$lshzxetd";
-
-/// `notify-keyspace-events` before and after [`crate::Sync::ensure_notifications`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotifyFlags {
-    /// `None` when `CONFIG` is refused (managed Redis): only API changes are
-    /// mirrored at once, other clients' at the next reconciliation.
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
-
-impl NotifyFlags {
-    pub fn configurable(&self) -> bool {
-        self.before.is_some()
-    }
-}
-
-fn has_flag(flags: &str, flag: char) -> bool {
-    flags.contains(flag) || (flags.contains('A') && ALL_ALIAS.contains(flag))
-}
-
-/// `current` plus the needed flags it lacks (never removes one).
-pub(crate) fn merge_flags(current: &str) -> String {
-    let mut out = current.to_string();
-    for flag in NEEDED_FLAGS.chars() {
-        if !has_flag(&out, flag) {
-            out.push(flag);
-        }
-    }
-    out
-}
 
 /// Keyspace events of one window: change counts per key, and key misses.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -102,46 +65,6 @@ pub(crate) fn event_name(channel: &str) -> Option<&str> {
 }
 
 impl Inner {
-    pub(crate) async fn ensure_notifications(&self) -> Result<NotifyFlags, SyncError> {
-        let mut get = redis::cmd("CONFIG");
-        get.arg("GET").arg("notify-keyspace-events");
-        let before = match self.local.query::<Value>(&get).await {
-            Ok(v) => config_value(&v).unwrap_or_default(),
-            Err(e) if is_connection_error(&e) => return Err(SyncError::Local(e)),
-            Err(e) => return Ok(self.config_refused(&e)),
-        };
-        let after = merge_flags(&before);
-        if after != before {
-            let mut set = redis::cmd("CONFIG");
-            set.arg("SET").arg("notify-keyspace-events").arg(&after);
-            match self.local.query::<()>(&set).await {
-                Ok(()) => {
-                    tracing::info!(before = %before, after = %after, "enabled keyspace notifications on the local redis")
-                }
-                Err(e) if is_connection_error(&e) => return Err(SyncError::Local(e)),
-                Err(e) => return Ok(self.config_refused(&e)),
-            }
-        }
-        Ok(NotifyFlags {
-            before: Some(before),
-            after: Some(after),
-        })
-    }
-
-    fn config_refused(&self, e: &redis::RedisError) -> NotifyFlags {
-        if !self.config_warned.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                error = %e,
-                "CONFIG is refused on the local redis: keyspace notifications cannot be enabled here; \
-                 changes and reads through the API are synced at once, other clients' writes at the next reconciliation"
-            );
-        }
-        NotifyFlags {
-            before: None,
-            after: None,
-        }
-    }
-
     /// Subscribes, reads events into windows, and resubscribes after any loss.
     pub(crate) async fn notify_loop(
         self: Arc<Self>,
@@ -158,16 +81,26 @@ impl Inner {
         );
         let mut failures = 0u32;
         while !*stop.borrow() {
-            if let Err(e) = self.ensure_notifications().await {
-                tracing::debug!(error = %e, "could not check notify-keyspace-events");
-            }
+            // Flags first (a restarted Redis forgot them); without an answer
+            // there is no point in subscribing yet.
+            let ensured = match self.ensure_notifications().await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
             let subscribed = async {
                 let mut ps = self.local.client().get_async_pubsub().await?;
                 ps.psubscribe(&pattern).await?;
                 Ok::<_, redis::RedisError>(ps)
             };
-            match tokio::time::timeout(Duration::from_secs(2), subscribed).await {
-                Ok(Ok(ps)) => {
+            let outcome = match ensured {
+                Ok(()) => tokio::time::timeout(Duration::from_secs(2), subscribed)
+                    .await
+                    .map_err(|_| "timed out".to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(ps) => {
                     failures = 0;
                     self.subscribed.store(true, Ordering::Relaxed);
                     // Events may have been missed while we were not subscribed.
@@ -175,13 +108,9 @@ impl Inner {
                     self.read_events(ps, &mut stop, &tx).await;
                     self.subscribed.store(false, Ordering::Relaxed);
                 }
-                outcome => {
+                Err(error) => {
                     failures += 1;
                     if failures == 1 {
-                        let error = match outcome {
-                            Ok(Err(e)) => e.to_string(),
-                            _ => "timed out".into(),
-                        };
                         tracing::warn!(%error, "keyspace-notification subscription failed; retrying");
                     }
                     self.metrics.error("notify");
@@ -204,6 +133,7 @@ impl Inner {
         let mut messages = ps.into_on_message();
         let mut batch = EventBatch::default();
         let mut deadline: Option<Instant> = None;
+        let mut recheck = tokio::time::interval_at(Instant::now() + FLAGS_RECHECK, FLAGS_RECHECK);
         loop {
             let window = async {
                 match deadline {
@@ -227,6 +157,14 @@ impl Inner {
                 _ = window => {
                     deadline = None;
                     self.hand_over(std::mem::take(&mut batch), tx);
+                }
+                _ = recheck.tick() => {
+                    // Someone may have changed the flags; events were missed if so.
+                    if let Ok(flags) = self.ensure_notifications().await {
+                        if flags.before != flags.after {
+                            self.resync.notify_one();
+                        }
+                    }
                 }
                 _ = stop.changed() => return,
             }
@@ -291,29 +229,9 @@ impl Inner {
     }
 }
 
-/// The value of a `CONFIG GET` reply (RESP2 array or RESP3 map).
-fn config_value(v: &Value) -> Option<String> {
-    let value = match v {
-        Value::Array(items) => items.get(1)?,
-        Value::Map(pairs) => &pairs.first()?.1,
-        _ => return None,
-    };
-    redis::from_redis_value_ref::<String>(value).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_are_added_never_removed() {
-        assert_eq!(merge_flags(""), "Egshm");
-        assert_eq!(merge_flags("Em"), "Emgsh");
-        assert_eq!(merge_flags("AKE"), "AKEm", "A covers g, s and h but not m");
-        assert_eq!(merge_flags("KExl"), "KExlgshm");
-        assert_eq!(merge_flags("AKEm"), "AKEm");
-        assert_eq!(merge_flags("gshmE"), "gshmE");
-    }
 
     #[test]
     fn event_windows_count_changes_and_collect_misses() {
@@ -339,19 +257,5 @@ mod tests {
         assert_eq!(event_name("__keyevent@0__:keymiss"), Some("keymiss"));
         assert_eq!(event_name("__keyevent@12__:sadd"), Some("sadd"));
         assert_eq!(event_name("__keyspace@0__:user:1:mnodes"), None);
-    }
-
-    #[test]
-    fn config_replies_in_both_protocols() {
-        let b = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        assert_eq!(
-            config_value(&Value::Array(vec![b("notify-keyspace-events"), b("AKE")])),
-            Some("AKE".into())
-        );
-        assert_eq!(
-            config_value(&Value::Map(vec![(b("notify-keyspace-events"), b(""))])),
-            Some("".into())
-        );
-        assert_eq!(config_value(&Value::Nil), None);
     }
 }

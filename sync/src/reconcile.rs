@@ -131,11 +131,11 @@ impl Inner {
                     v,
                     content: Some(content),
                 } if matches!(content.kind.as_str(), "set" | "hash" | "none") => {
-                    if self.remote_apply_full(&name, v, &content).await? {
-                        tracing::info!(key = %name, v, "remote copy differed; replaced with the local one");
-                        report.repaired.push(name);
-                        return Ok(());
-                    }
+                    // `false`: a running worker applied the journaled copy first.
+                    let here = self.remote_apply_full(&name, v, &content).await?;
+                    tracing::info!(key = %name, v, here, "remote copy differed; replaced with the local one");
+                    report.repaired.push(name);
+                    return Ok(());
                 }
                 LocalState::Ready { .. } | LocalState::NotSponsor => return Ok(()),
                 LocalState::SponsorsUnhydrated | LocalState::Unhydrated => {
@@ -145,7 +145,7 @@ impl Inner {
         }
         Err(SyncError::protocol(
             "reconcile",
-            format!("{name} kept changing while being repaired"),
+            format!("{name} kept losing its hydration while being repaired"),
         ))
     }
 

@@ -29,6 +29,7 @@ async fn api_and_direct_writes_reach_the_remote_within_a_second() {
         }
     }
     let took = converged(&pair, &uids, Duration::from_secs(5)).await;
+    eprintln!("API burst on the remote {took:?} after its last write");
     assert!(
         took <= Duration::from_secs(1),
         "API burst mirrored after {took:?}"
@@ -47,6 +48,7 @@ async fn api_and_direct_writes_reach_the_remote_within_a_second() {
         .unwrap();
     let _: () = other.del("user:3:mnodes").unwrap();
     let took = converged(&pair, &uids, Duration::from_secs(5)).await;
+    eprintln!("direct burst on the remote {took:?} after its last write");
     assert!(
         took <= Duration::from_secs(1),
         "direct burst mirrored after {took:?}"

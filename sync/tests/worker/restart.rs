@@ -25,15 +25,19 @@ async fn a_local_restart_is_survived() {
         || async { members(&mut pair.local.conn(), "user:42:mnodes") == set_of(&["a", "b"]) },
     )
     .await;
-    let flags: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("notify-keyspace-events")
-        .query(&mut pair.local.conn())
-        .unwrap();
-    assert!(
-        flags[1].contains('m'),
-        "notifications not re-enabled: {flags:?}"
-    );
+    eventually(
+        Duration::from_secs(3),
+        "notifications re-enabled",
+        || async {
+            let flags: Vec<String> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("notify-keyspace-events")
+                .query(&mut pair.local.conn())
+                .unwrap();
+            flags[1].contains('m')
+        },
+    )
+    .await;
     let mut api = pair.api_conn().await;
     add(&sync, &mut api, 42, "after-restart").await;
     converged(&pair, &[42], Duration::from_secs(5)).await;
@@ -64,8 +68,16 @@ async fn a_remote_restart_is_repaired() {
     )
     .await;
     let report = sync.reconcile().await.unwrap();
-    assert!(
-        report.repaired.contains(&"user:2:mnodes".to_string()),
+    let mut repaired = report.repaired.clone();
+    repaired.sort();
+    assert_eq!(
+        repaired,
+        [
+            "sponsors:acme",
+            "user:2:mnodes",
+            "user_details:1",
+            "user_details:2"
+        ],
         "{report}"
     );
     converged(&pair, &[1, 2], Duration::from_secs(1)).await;
