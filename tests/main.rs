@@ -11,4 +11,5 @@ mod graphql_documents;
 mod http_contract;
 mod reverify;
 mod signin;
+mod sync_api;
 mod webhooks;

@@ -435,15 +435,23 @@ async fn a_failed_sponsorship_check_never_demotes_a_known_sponsor() {
 
 #[tokio::test]
 async fn a_sign_in_that_finds_a_sponsorship_ended_demotes_after_the_grace() {
-    let app = TestApp::builder().var("SPONSOR_GRACE_SECS", 2).start().await;
+    let app = TestApp::builder()
+        .var("SPONSOR_GRACE_SECS", 2)
+        .start()
+        .await;
     assert_eq!(app.sign_in("alice").await.body["sponsor"], true);
     app.sim.set_sponsorship("alice", "acme-org", None);
     let again = app.sign_in("alice").await;
-    assert_eq!(again.body["sponsor"], true, "sponsor treatment during the grace");
+    assert_eq!(
+        again.body["sponsor"], true,
+        "sponsor treatment during the grace"
+    );
     assert_eq!(sponsors(&app), vec![1001]);
-    crate::common::eventually(Duration::from_secs(10), "demotion once the grace is over", || async {
-        sponsors(&app).is_empty().then_some(())
-    })
+    crate::common::eventually(
+        Duration::from_secs(10),
+        "demotion once the grace is over",
+        || async { sponsors(&app).is_empty().then_some(()) },
+    )
     .await;
     let (_, me) = status_json(again.client.get(app.at("/me")).send().await.unwrap()).await;
     assert_eq!(me["sponsor"], false);

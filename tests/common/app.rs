@@ -11,6 +11,7 @@ use serde_json::Value;
 use sponsorgate::app::Running;
 use sponsorgate::config::{Config, Needs};
 
+use super::proxy::ChaosProxy;
 use super::redis::RedisServer;
 
 pub const REMOTE_PASSWORD: &str = "remote-secret-pw";
@@ -25,6 +26,8 @@ pub struct TestApp {
     pub url: String,
     pub local: RedisServer,
     pub remote: Option<RedisServer>,
+    /// Between the app and the remote Redis: `cut()` / `restore()` for outages.
+    pub proxy: Option<ChaosProxy>,
     pub sim: GithubSim,
     pub config: Config,
     running: Option<Running>,
@@ -87,9 +90,14 @@ impl TestAppBuilder {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        if let Some(remote) = &remote {
-            vars.insert("ENTERPRISE_REDIS_URL".into(), remote.url());
-        }
+        let proxy = match &remote {
+            Some(remote) => {
+                let proxy = ChaosProxy::start(remote.port()).await;
+                vars.insert("ENTERPRISE_REDIS_URL".into(), remote.url_via(proxy.port()));
+                Some(proxy)
+            }
+            None => None,
+        };
         vars.extend(self.vars);
         let config = Config::from_map(&vars, Needs::Everything).expect("test config");
         let running = sponsorgate::app::start(config.clone(), listener, self.run_worker)
@@ -99,6 +107,7 @@ impl TestAppBuilder {
             url,
             local,
             remote,
+            proxy,
             sim,
             config,
             running: Some(running),
@@ -181,6 +190,20 @@ impl TestApp {
 
     pub fn local_conn(&self) -> ::redis::Connection {
         self.local.conn()
+    }
+
+    /// The environment a `sponsorgate` process needs to join this app's
+    /// Redis pair (for tests that run the binary).
+    pub fn process_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("SPONSORABLE".to_owned(), self.config.sponsorable.clone()),
+            ("REDIS_URL".to_owned(), self.local.url()),
+            ("RUST_LOG".to_owned(), "warn".to_owned()),
+        ];
+        if let Some(remote) = &self.remote {
+            env.push(("ENTERPRISE_REDIS_URL".to_owned(), remote.url()));
+        }
+        env
     }
 
     pub fn remote_conn(&self) -> ::redis::Connection {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod proxy;
 pub mod redis;
 
 pub use app::TestApp;

@@ -1,0 +1,438 @@
+//! SPEC §6 through the API: sponsors' keys mirrored to the remote, fetched
+//! back after a local loss, deletes winning, nothing lost across outages and
+//! crashes of a `sponsorgate sync` process.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use github_sim::FixtureSponsorship;
+use redis::Commands;
+use serde_json::json;
+
+use crate::common::app::status_json;
+use crate::common::{eventually, TestApp};
+
+fn members(conn: &mut redis::Connection, key: &str) -> Vec<String> {
+    let mut m: Vec<String> = conn.smembers(key).unwrap();
+    m.sort();
+    m
+}
+
+async fn exclude(app: &TestApp, client: &reqwest::Client, id: &str) {
+    let r = client
+        .post(app.at("/exclude"))
+        .json(&json!({"id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "exclude {id}");
+}
+
+async fn remove(app: &TestApp, client: &reqwest::Client, id: &str) {
+    let r = client
+        .delete(app.at(&format!("/exclusions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "remove {id}");
+}
+
+async fn until_remote_has(app: &TestApp, key: &str, expected: &[String], limit: Duration) {
+    let mut expected = expected.to_vec();
+    expected.sort();
+    let mut remote = app.remote_conn();
+    eventually(limit, &format!("remote {key} == {expected:?}"), || {
+        let got = members(&mut remote, key);
+        let ok = got == expected;
+        async move { ok.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sponsors_api_writes_reach_the_remote_within_a_second() {
+    let app = TestApp::builder().with_remote().start().await;
+    let alice = app.sign_in("alice").await;
+    let ids: Vec<String> = (0..40).map(|i| format!("node-{i}")).collect();
+    for id in &ids {
+        exclude(&app, &alice.client, id).await;
+    }
+    for id in &ids[..10] {
+        remove(&app, &alice.client, id).await;
+    }
+    until_remote_has(&app, "user:1001:mnodes", &ids[10..], Duration::from_secs(1)).await;
+    let mut remote = app.remote_conn();
+    let login: Option<String> = remote.hget("user_details:1001", "user_login").unwrap();
+    assert_eq!(login.as_deref(), Some("alice"));
+    assert!(remote
+        .sismember::<_, _, bool>("sponsors:acme-org", 1001)
+        .unwrap());
+}
+
+#[tokio::test]
+async fn non_sponsors_keys_never_reach_the_remote() {
+    let app = TestApp::builder().with_remote().start().await;
+    let bob = app.sign_in("bob").await;
+    for id in ["b1", "b2", "b3"] {
+        exclude(&app, &bob.client, id).await;
+    }
+    let alice = app.sign_in("alice").await;
+    exclude(&app, &alice.client, "a1").await;
+    // Alice's write went through the same worker after bob's: once it is
+    // on the remote, bob's would be too if they were ever going to be.
+    until_remote_has(
+        &app,
+        "user:1001:mnodes",
+        &["a1".into()],
+        Duration::from_secs(2),
+    )
+    .await;
+    let mut remote = app.remote_conn();
+    let keys: Vec<String> = remote.keys("*1002*").unwrap();
+    assert!(keys.is_empty(), "bob's keys on the remote: {keys:?}");
+    assert!(!remote
+        .sismember::<_, _, bool>("sponsors:acme-org", 1002)
+        .unwrap());
+}
+
+#[tokio::test]
+async fn after_a_local_flush_reads_bring_the_remote_set_back() {
+    let app = TestApp::builder().with_remote().start().await;
+    let alice = app.sign_in("alice").await;
+    let ids = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    for id in &ids {
+        exclude(&app, &alice.client, id).await;
+    }
+    until_remote_has(&app, "user:1001:mnodes", &ids, Duration::from_secs(2)).await;
+
+    // The local Redis loses everything (sessions included): sign in again, read.
+    let _: () = redis::cmd("FLUSHALL").query(&mut app.local_conn()).unwrap();
+    let alice = app.sign_in("alice").await;
+    assert_eq!(alice.body["sponsor"], true);
+    let (status, body) = status_json(
+        alice
+            .client
+            .get(app.at("/exclusions"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"ids": ["a", "b", "c"], "persistent": true}))
+    );
+    assert_eq!(
+        members(&mut app.local_conn(), "user:1001:mnodes"),
+        ids.to_vec()
+    );
+
+    // Lost again: this time another program reads it first (key-miss event).
+    let _: () = redis::cmd("DEL")
+        .arg("user:1001:mnodes")
+        .arg("sync:meta:user:1001:mnodes")
+        .query(&mut app.local_conn())
+        .unwrap();
+    let mut reader = app.local_conn();
+    let first: Vec<String> = reader.smembers("user:1001:mnodes").unwrap();
+    assert!(first.is_empty(), "the miss itself is empty");
+    eventually(
+        Duration::from_secs(1),
+        "key back locally after a raw SMEMBERS",
+        || {
+            let got = members(&mut reader, "user:1001:mnodes");
+            let expected = ids.to_vec();
+            async move { (got == expected).then_some(()) }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_removed_last_id_never_comes_back() {
+    let app = TestApp::builder().with_remote().start().await;
+    let alice = app.sign_in("alice").await;
+    let mut raw = app.local_conn();
+    for i in 0..50 {
+        let id = format!("only-{i}");
+        exclude(&app, &alice.client, &id).await;
+        if i % 10 == 0 {
+            // Now and then let the add reach the remote first.
+            until_remote_has(
+                &app,
+                "user:1001:mnodes",
+                std::slice::from_ref(&id),
+                Duration::from_secs(2),
+            )
+            .await;
+        }
+        remove(&app, &alice.client, &id).await;
+        let (_, body) = status_json(
+            alice
+                .client
+                .get(app.at("/exclusions"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            body["ids"],
+            json!([]),
+            "round {i}: API read after removing the last id"
+        );
+        assert!(
+            members(&mut raw, "user:1001:mnodes").is_empty(),
+            "round {i}: raw read"
+        );
+    }
+    until_remote_has(&app, "user:1001:mnodes", &[], Duration::from_secs(2)).await;
+    // And it stays gone locally after the worker settled.
+    assert!(members(&mut raw, "user:1001:mnodes").is_empty());
+}
+
+#[tokio::test]
+async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catches_up() {
+    let app = TestApp::builder()
+        .with_remote()
+        .var("REMOTE_TIMEOUT_MS", 300)
+        .start()
+        .await;
+    let alice = app.sign_in("alice").await;
+    exclude(&app, &alice.client, "before").await;
+    until_remote_has(
+        &app,
+        "user:1001:mnodes",
+        &["before".into()],
+        Duration::from_secs(2),
+    )
+    .await;
+
+    app.proxy.as_ref().unwrap().cut();
+    let mut during = Vec::new();
+    for i in 0..20 {
+        let id = format!("during-{i}");
+        let started = Instant::now();
+        exclude(&app, &alice.client, &id).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "write took {:?}",
+            started.elapsed()
+        );
+        during.push(id);
+    }
+    // Even a read that must fetch back (the local Redis lost the key) answers
+    // within the remote timeout, from what the local Redis has.
+    let _: () = redis::cmd("DEL")
+        .arg("sync:meta:user:1001:mnodes")
+        .query(&mut app.local_conn())
+        .unwrap();
+    let started = Instant::now();
+    let (status, _) = status_json(
+        alice
+            .client
+            .get(app.at("/exclusions"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(300 + 500),
+        "read took {:?}",
+        started.elapsed()
+    );
+    let client = app.client();
+    let (status, ready) = eventually(
+        Duration::from_secs(3),
+        "readyz reports the remote down",
+        || {
+            let request = client.get(app.at("/readyz")).send();
+            async move {
+                let (status, body) = status_json(request.await.ok()?).await;
+                (body["remote"] == "down").then_some((status, body))
+            }
+        },
+    )
+    .await;
+    assert_eq!(status, 200, "the local Redis is fine: still ready");
+    assert!(ready["backlog"].as_u64().unwrap() > 0, "{ready}");
+
+    app.proxy.as_ref().unwrap().restore();
+    let mut expected = during.clone();
+    expected.push("before".into());
+    until_remote_has(&app, "user:1001:mnodes", &expected, Duration::from_secs(10)).await;
+    eventually(
+        Duration::from_secs(3),
+        "readyz: remote ok, backlog drained",
+        || {
+            let request = client.get(app.at("/readyz")).send();
+            async move {
+                let (_, body) = status_json(request.await.ok()?).await;
+                (body == json!({"local": "ok", "remote": "ok", "backlog": 0})).then_some(())
+            }
+        },
+    )
+    .await;
+    let metrics = client
+        .get(app.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sponsorgate_sync_applied_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sponsorgate_sync_errors_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
+    let app = TestApp::builder().with_remote().start().await;
+    let bob = app.sign_in("bob").await;
+    exclude(&app, &bob.client, "x").await;
+    exclude(&app, &bob.client, "y").await;
+    let ttl: i64 = app.local_conn().ttl("user:1002:mnodes").unwrap();
+    assert!(ttl > 0);
+
+    app.sim
+        .set_sponsorship("bob", "acme-org", Some(FixtureSponsorship::monthly(500)));
+    let bob = app.sign_in("bob").await;
+    assert_eq!(bob.body["sponsor"], true);
+    assert_eq!(
+        app.local_conn().ttl::<_, i64>("user:1002:mnodes").unwrap(),
+        -1,
+        "TTL removed"
+    );
+    until_remote_has(
+        &app,
+        "user:1002:mnodes",
+        &["x".into(), "y".into()],
+        Duration::from_secs(2),
+    )
+    .await;
+
+    app.sim.set_sponsorship("bob", "acme-org", None);
+    let bob = app.sign_in("bob").await;
+    assert_eq!(bob.body["sponsor"], false);
+    assert!(
+        app.local_conn().ttl::<_, i64>("user:1002:mnodes").unwrap() > 0,
+        "TTL back"
+    );
+    exclude(&app, &bob.client, "z-not-mirrored").await;
+    // The local set expires; the remote copy stays for a returning sponsor.
+    let _: () = app.local_conn().del("user:1002:mnodes").unwrap();
+    assert_eq!(
+        members(&mut app.remote_conn(), "user:1002:mnodes"),
+        vec!["x", "y"]
+    );
+
+    app.sim
+        .set_sponsorship("bob", "acme-org", Some(FixtureSponsorship::monthly(500)));
+    let bob = app.sign_in("bob").await;
+    let (_, body) = status_json(bob.client.get(app.at("/exclusions")).send().await.unwrap()).await;
+    assert_eq!(body, json!({"ids": ["x", "y"], "persistent": true}));
+}
+
+/// A `sponsorgate sync` child process, killed when dropped.
+struct SyncProcess(Child);
+
+impl SyncProcess {
+    fn spawn(app: &TestApp, args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
+            .arg("sync")
+            .args(args)
+            .envs(app.process_env())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sponsorgate sync");
+        Self(child)
+    }
+
+    fn sigkill(&mut self) {
+        // std's Child::kill is SIGKILL on Unix: no chance to clean up.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for SyncProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+#[tokio::test]
+async fn a_sync_process_killed_with_sigkill_loses_no_acknowledged_change() {
+    let app = TestApp::builder()
+        .with_remote()
+        .without_worker()
+        .start()
+        .await;
+    let alice = app.sign_in("alice").await;
+    let mut worker = SyncProcess::spawn(&app, &[]);
+    let mut acknowledged = Vec::new();
+    for i in 0..300 {
+        let id = format!("burst-{i}");
+        exclude(&app, &alice.client, &id).await;
+        acknowledged.push(id);
+        if i == 100 {
+            worker.sigkill();
+        }
+        if i == 200 {
+            worker = SyncProcess::spawn(&app, &[]);
+        }
+    }
+    until_remote_has(
+        &app,
+        "user:1001:mnodes",
+        &acknowledged,
+        Duration::from_secs(15),
+    )
+    .await;
+    drop(worker);
+}
+
+#[tokio::test]
+async fn sync_reconcile_repairs_a_divergence_made_by_hand() {
+    let app = TestApp::builder()
+        .with_remote()
+        .without_worker()
+        .start()
+        .await;
+    let alice = app.sign_in("alice").await;
+    exclude(&app, &alice.client, "a").await;
+    exclude(&app, &alice.client, "b").await;
+    let mut remote = app.remote_conn();
+    let _: () = remote.sadd("user:1001:mnodes", "stray").unwrap();
+    let _: () = remote
+        .hset("user_details:1001", "user_login", "mallory")
+        .unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
+        .args(["sync", "--reconcile"])
+        .envs(app.process_env())
+        .output()
+        .expect("run sponsorgate sync --reconcile");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(!summary.trim().is_empty(), "prints what it changed");
+    assert_eq!(members(&mut remote, "user:1001:mnodes"), vec!["a", "b"]);
+    let login: String = remote.hget("user_details:1001", "user_login").unwrap();
+    assert_eq!(login, "alice");
+    assert!(remote
+        .sismember::<_, _, bool>("sponsors:acme-org", 1001)
+        .unwrap());
+}
