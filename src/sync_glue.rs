@@ -103,7 +103,25 @@ pub async fn run_standalone(
             .await
             .map_err(|e| StartError::Sync(e.to_string()))?;
         println!("{report}");
-        return Ok(());
+        // Repairs are journaled; apply them now rather than leave them to
+        // the next worker (bounded: a failing remote must not hang the command).
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let step = service
+                .sync
+                .step()
+                .await
+                .map_err(|e| StartError::Sync(e.to_string()))?;
+            if let Some(e) = step.error {
+                return Err(StartError::Sync(format!("applying the repairs: {e}")));
+            }
+            if step.read == 0 && step.claimed == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(StartError::Sync("the repairs did not drain within 30 s".into()));
+            }
+        }
     }
     service
         .sync
