@@ -119,7 +119,9 @@ pub async fn run_standalone(
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(StartError::Sync("the repairs did not drain within 30 s".into()));
+                return Err(StartError::Sync(
+                    "the repairs did not drain within 30 s".into(),
+                ));
             }
         }
     }
