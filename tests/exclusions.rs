@@ -10,16 +10,7 @@ use crate::common::TestApp;
 async fn a_sponsor_excludes_lists_and_removes_with_no_ttl() {
     let app = TestApp::spawn().await;
     let alice = app.sign_in("alice").await;
-    let (status, body) = status_json(
-        alice
-            .client
-            .post(app.at("/exclude"))
-            .json(&json!({"id": "MDQ6VXNlcjE="}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = alice.exclude(&app, "MDQ6VXNlcjE=").await;
     assert_eq!(
         (status, body),
         (
@@ -53,15 +44,7 @@ async fn a_sponsor_excludes_lists_and_removes_with_no_ttl() {
         "sponsors' sets never expire"
     );
 
-    let (status, body) = status_json(
-        alice
-            .client
-            .get(app.at("/exclusions"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = alice.get(&app, "/exclusions").await;
     assert_eq!(
         (status, body),
         (
@@ -95,15 +78,7 @@ async fn a_non_sponsors_set_expires_after_the_ttl_refreshed_on_write() {
         .start()
         .await;
     let bob = app.sign_in("bob").await;
-    let (status, body) = status_json(
-        bob.client
-            .post(app.at("/exclude"))
-            .json(&json!({"id": "a"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = bob.exclude(&app, "a").await;
     assert_eq!(
         (status, body),
         (200, json!({"id": "a", "persistent": false, "count": 1}))
@@ -120,7 +95,7 @@ async fn a_non_sponsors_set_expires_after_the_ttl_refreshed_on_write() {
         .unwrap();
     let ttl: i64 = local.ttl("user:1002:mnodes").unwrap();
     assert!(ttl > 500, "a write refreshes the TTL (got {ttl})");
-    let (_, list) = status_json(bob.client.get(app.at("/exclusions")).send().await.unwrap()).await;
+    let (_, list) = bob.get(&app, "/exclusions").await;
     assert_eq!(list, json!({"ids": ["a", "b"], "persistent": false}));
 }
 
@@ -143,15 +118,7 @@ async fn quota_limits_new_ids_but_not_repeats() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let (status, body) = status_json(
-        bob.client
-            .post(app.at("/exclude"))
-            .json(&json!({"id": "c"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = bob.exclude(&app, "c").await;
     assert_eq!(status, 429);
     assert_eq!(body["error"], "quota_exceeded");
     let repeat = bob
@@ -192,22 +159,13 @@ async fn quota_limits_new_ids_but_not_repeats() {
 async fn sponsor_status_is_read_on_each_request_not_frozen_in_the_session() {
     let app = TestApp::spawn().await;
     let alice = app.sign_in("alice").await;
-    let (_, me) = status_json(alice.client.get(app.at("/me")).send().await.unwrap()).await;
+    let (_, me) = alice.get(&app, "/me").await;
     assert_eq!(me["sponsor"], true);
     // Another component (a webhook, re-verification) demotes her.
     let _: () = app.local_conn().srem("sponsors:acme-org", 1001).unwrap();
-    let (_, me) = status_json(alice.client.get(app.at("/me")).send().await.unwrap()).await;
+    let (_, me) = alice.get(&app, "/me").await;
     assert_eq!(me["sponsor"], false);
     assert_eq!(me["tier_monthly_usd"], serde_json::Value::Null);
-    let (_, body) = status_json(
-        alice
-            .client
-            .post(app.at("/exclude"))
-            .json(&json!({"id": "x"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = alice.exclude(&app, "x").await;
     assert_eq!(body["persistent"], false);
 }

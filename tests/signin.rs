@@ -68,7 +68,7 @@ async fn sponsor_of_an_organization_signs_in_with_keys_written() {
         .as_secs();
     assert!(now.abs_diff(checked) < 60);
     assert_eq!(sponsors(&app), vec![1001]);
-    let (status, me) = status_json(alice.client.get(app.at("/me")).send().await.unwrap()).await;
+    let (status, me) = alice.get(&app, "/me").await;
     assert_eq!(status, 200);
     assert_eq!(me["sponsor"], true);
     assert_eq!(me["tier_monthly_usd"], 10);
@@ -453,6 +453,6 @@ async fn a_sign_in_that_finds_a_sponsorship_ended_demotes_after_the_grace() {
         || async { sponsors(&app).is_empty().then_some(()) },
     )
     .await;
-    let (_, me) = status_json(again.client.get(app.at("/me")).send().await.unwrap()).await;
+    let (_, me) = again.get(&app, "/me").await;
     assert_eq!(me["sponsor"], false);
 }

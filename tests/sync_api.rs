@@ -10,6 +10,7 @@ use redis::Commands;
 use serde_json::json;
 
 use crate::common::app::status_json;
+use crate::common::app::SignedIn;
 use crate::common::{eventually, TestApp};
 
 fn members(conn: &mut redis::Connection, key: &str) -> Vec<String> {
@@ -18,23 +19,15 @@ fn members(conn: &mut redis::Connection, key: &str) -> Vec<String> {
     m
 }
 
-async fn exclude(app: &TestApp, client: &reqwest::Client, id: &str) {
-    let r = client
-        .post(app.at("/exclude"))
-        .json(&json!({"id": id}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "exclude {id}");
+/// Excludes `id` as `user`, asserting success.
+async fn exclude(app: &TestApp, user: &SignedIn, id: &str) {
+    let (status, body) = user.exclude(app, id).await;
+    assert_eq!(status, 200, "exclude {id}: {body}");
 }
 
-async fn remove(app: &TestApp, client: &reqwest::Client, id: &str) {
-    let r = client
-        .delete(app.at(&format!("/exclusions/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204, "remove {id}");
+/// Removes `id` as `user`, asserting success.
+async fn remove(app: &TestApp, user: &SignedIn, id: &str) {
+    assert_eq!(user.remove(app, id).await, 204, "remove {id}");
 }
 
 async fn until_remote_has(app: &TestApp, key: &str, expected: &[String], limit: Duration) {
@@ -55,10 +48,10 @@ async fn a_sponsors_api_writes_reach_the_remote_within_a_second() {
     let alice = app.sign_in("alice").await;
     let ids: Vec<String> = (0..40).map(|i| format!("node-{i}")).collect();
     for id in &ids {
-        exclude(&app, &alice.client, id).await;
+        exclude(&app, &alice, id).await;
     }
     for id in &ids[..10] {
-        remove(&app, &alice.client, id).await;
+        remove(&app, &alice, id).await;
     }
     until_remote_has(&app, "user:1001:mnodes", &ids[10..], Duration::from_secs(1)).await;
     let mut remote = app.remote_conn();
@@ -74,10 +67,10 @@ async fn non_sponsors_keys_never_reach_the_remote() {
     let app = TestApp::builder().with_remote().start().await;
     let bob = app.sign_in("bob").await;
     for id in ["b1", "b2", "b3"] {
-        exclude(&app, &bob.client, id).await;
+        exclude(&app, &bob, id).await;
     }
     let alice = app.sign_in("alice").await;
-    exclude(&app, &alice.client, "a1").await;
+    exclude(&app, &alice, "a1").await;
     // Alice's write went through the same worker after bob's: once it is
     // on the remote, bob's would be too if they were ever going to be.
     until_remote_has(
@@ -101,7 +94,7 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
     let alice = app.sign_in("alice").await;
     let ids = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
     for id in &ids {
-        exclude(&app, &alice.client, id).await;
+        exclude(&app, &alice, id).await;
     }
     until_remote_has(&app, "user:1001:mnodes", &ids, Duration::from_secs(2)).await;
 
@@ -109,15 +102,7 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
     let _: () = redis::cmd("FLUSHALL").query(&mut app.local_conn()).unwrap();
     let alice = app.sign_in("alice").await;
     assert_eq!(alice.body["sponsor"], true);
-    let (status, body) = status_json(
-        alice
-            .client
-            .get(app.at("/exclusions"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = alice.get(&app, "/exclusions").await;
     assert_eq!(
         (status, body),
         (200, json!({"ids": ["a", "b", "c"], "persistent": true}))
@@ -155,7 +140,7 @@ async fn a_removed_last_id_never_comes_back() {
     let mut raw = app.local_conn();
     for i in 0..50 {
         let id = format!("only-{i}");
-        exclude(&app, &alice.client, &id).await;
+        exclude(&app, &alice, &id).await;
         if i % 10 == 0 {
             // Now and then let the add reach the remote first.
             until_remote_has(
@@ -166,16 +151,8 @@ async fn a_removed_last_id_never_comes_back() {
             )
             .await;
         }
-        remove(&app, &alice.client, &id).await;
-        let (_, body) = status_json(
-            alice
-                .client
-                .get(app.at("/exclusions"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        remove(&app, &alice, &id).await;
+        let (_, body) = alice.get(&app, "/exclusions").await;
         assert_eq!(
             body["ids"],
             json!([]),
@@ -199,7 +176,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
         .start()
         .await;
     let alice = app.sign_in("alice").await;
-    exclude(&app, &alice.client, "before").await;
+    exclude(&app, &alice, "before").await;
     until_remote_has(
         &app,
         "user:1001:mnodes",
@@ -213,7 +190,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
     for i in 0..20 {
         let id = format!("during-{i}");
         let started = Instant::now();
-        exclude(&app, &alice.client, &id).await;
+        exclude(&app, &alice, &id).await;
         assert!(
             started.elapsed() < Duration::from_millis(800),
             "write took {:?}",
@@ -228,15 +205,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
         .query(&mut app.local_conn())
         .unwrap();
     let started = Instant::now();
-    let (status, _) = status_json(
-        alice
-            .client
-            .get(app.at("/exclusions"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = alice.get(&app, "/exclusions").await;
     assert_eq!(status, 200);
     assert!(
         started.elapsed() < Duration::from_millis(300 + 500),
@@ -297,8 +266,8 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
 async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
     let app = TestApp::builder().with_remote().start().await;
     let bob = app.sign_in("bob").await;
-    exclude(&app, &bob.client, "x").await;
-    exclude(&app, &bob.client, "y").await;
+    exclude(&app, &bob, "x").await;
+    exclude(&app, &bob, "y").await;
     let ttl: i64 = app.local_conn().ttl("user:1002:mnodes").unwrap();
     assert!(ttl > 0);
 
@@ -326,7 +295,7 @@ async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
         app.local_conn().ttl::<_, i64>("user:1002:mnodes").unwrap() > 0,
         "TTL back"
     );
-    exclude(&app, &bob.client, "z-not-mirrored").await;
+    exclude(&app, &bob, "z-not-mirrored").await;
     // The local set expires; the remote copy stays for a returning sponsor.
     let _: () = app.local_conn().del("user:1002:mnodes").unwrap();
     assert_eq!(
@@ -337,7 +306,7 @@ async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
     app.sim
         .set_sponsorship("bob", "acme-org", Some(FixtureSponsorship::monthly(500)));
     let bob = app.sign_in("bob").await;
-    let (_, body) = status_json(bob.client.get(app.at("/exclusions")).send().await.unwrap()).await;
+    let (_, body) = bob.get(&app, "/exclusions").await;
     assert_eq!(body, json!({"ids": ["x", "y"], "persistent": true}));
 }
 
@@ -382,7 +351,7 @@ async fn a_sync_process_killed_with_sigkill_loses_no_acknowledged_change() {
     let mut acknowledged = Vec::new();
     for i in 0..300 {
         let id = format!("burst-{i}");
-        exclude(&app, &alice.client, &id).await;
+        exclude(&app, &alice, &id).await;
         acknowledged.push(id);
         if i == 100 {
             worker.sigkill();
@@ -409,8 +378,8 @@ async fn sync_reconcile_repairs_a_divergence_made_by_hand() {
         .start()
         .await;
     let alice = app.sign_in("alice").await;
-    exclude(&app, &alice.client, "a").await;
-    exclude(&app, &alice.client, "b").await;
+    exclude(&app, &alice, "a").await;
+    exclude(&app, &alice, "b").await;
     let mut remote = app.remote_conn();
     let _: () = remote.sadd("user:1001:mnodes", "stray").unwrap();
     let _: () = remote

@@ -108,7 +108,7 @@ fn ttl(app: &TestApp, key: &str) -> i64 {
 }
 
 pub async fn me(app: &TestApp, user: &SignedIn) -> Value {
-    let (status, body) = status_json(user.client.get(app.at("/me")).send().await.unwrap()).await;
+    let (status, body) = user.get(app, "/me").await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -286,7 +286,7 @@ async fn created_promotes_and_the_session_sees_it_on_the_next_request() {
         (d["sponsor"].as_str(), d["tier_monthly_usd"].as_str()),
         ("1", "10")
     );
-    let (_, list) = status_json(bob.client.get(app.at("/exclusions")).send().await.unwrap()).await;
+    let (_, list) = bob.get(&app, "/exclusions").await;
     assert_eq!(list, json!({"ids": ["MDQ6VXNlcjE="], "persistent": true}));
 }
 

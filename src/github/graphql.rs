@@ -77,13 +77,7 @@ impl GithubClient {
             .await
             .map_err(GithubError::from_reqwest)?;
 
-        let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(GithubError::Unauthorized);
-        }
-        if !status.is_success() {
-            return Err(GithubError::Status(status.as_u16()));
-        }
+        let response = GithubError::check_status(response)?;
         let bytes = response.bytes().await.map_err(GithubError::from_reqwest)?;
         decode::<Q::ResponseData>(body.operation_name, &bytes)
     }

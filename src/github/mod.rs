@@ -149,6 +149,18 @@ impl GithubError {
         }
     }
 
+    /// 401 is a bad token (never "not a sponsor"); any other non-2xx is `Status`.
+    pub(crate) fn check_status(response: reqwest::Response) -> Result<reqwest::Response, Self> {
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Self::Unauthorized);
+        }
+        if !status.is_success() {
+            return Err(Self::Status(status.as_u16()));
+        }
+        Ok(response)
+    }
+
     /// Maps a reqwest error. The message never holds a secret: URLs carry
     /// none (tokens travel in headers, codes in bodies), and the URL is
     /// dropped anyway.

@@ -107,14 +107,7 @@ impl GithubClient {
             .send()
             .await
             .map_err(GithubError::from_reqwest)?;
-        let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(GithubError::Unauthorized);
-        }
-        if !status.is_success() {
-            return Err(GithubError::Status(status.as_u16()));
-        }
-        Ok(response)
+        GithubError::check_status(response)
     }
 }
 

@@ -53,18 +53,7 @@ impl<S: Send + Sync> FromRequest<S> for ExcludeBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
         let browser = crate::routes::auth::prefers_html(req.headers());
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
+        let content_type = super::media_type(req.headers());
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::PayloadTooLarge { limit: BODY_LIMIT }

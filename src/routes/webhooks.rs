@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -180,17 +180,7 @@ pub async fn receive(
 
 /// The JSON payload: the body itself, or a form's `payload` field.
 fn payload(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, AppError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let content_type = super::media_type(headers);
     match content_type.as_str() {
         // GitHub always says; a missing type is read as JSON.
         "" | "application/json" => Ok(body.to_vec()),

@@ -217,6 +217,35 @@ impl TestApp {
     }
 }
 
+impl SignedIn {
+    /// `POST /exclude {"id": id}` as this user: (status, JSON body).
+    pub async fn exclude(&self, app: &TestApp, id: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .post(app.at("/exclude"))
+            .json(&serde_json::json!({ "id": id }));
+        status_json(request.send().await.expect("POST /exclude")).await
+    }
+
+    /// `DELETE /exclusions/{id}` (id already percent-encoded): the status.
+    pub async fn remove(&self, app: &TestApp, encoded_id: &str) -> u16 {
+        let request = self
+            .client
+            .delete(app.at(&format!("/exclusions/{encoded_id}")));
+        request
+            .send()
+            .await
+            .expect("DELETE /exclusions")
+            .status()
+            .as_u16()
+    }
+
+    /// `GET path` as this user: (status, JSON body).
+    pub async fn get(&self, app: &TestApp, path: &str) -> (u16, Value) {
+        status_json(self.client.get(app.at(path)).send().await.expect("GET")).await
+    }
+}
+
 pub fn location(response: &reqwest::Response) -> String {
     response
         .headers()
