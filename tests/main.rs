@@ -9,6 +9,7 @@ mod exclusions;
 mod github_client;
 mod graphql_documents;
 mod http_contract;
+mod process;
 mod reverify;
 mod signin;
 mod sync_api;
