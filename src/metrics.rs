@@ -62,6 +62,12 @@ impl Metrics {
             "Failed calls to GitHub by kind",
             github_errors.clone(),
         );
+        // Known kinds exist from the start at 0 (an empty family is not rendered).
+        for kind in crate::github::GithubError::KINDS {
+            github_errors.get_or_create(&KindLabel {
+                kind: kind.to_owned(),
+            });
+        }
         register_more(&mut registry);
         Self {
             registry: Mutex::new(registry),

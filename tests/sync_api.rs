@@ -405,3 +405,50 @@ async fn sync_reconcile_repairs_a_divergence_made_by_hand() {
         .sismember::<_, _, bool>("sponsors:acme-org", 1001)
         .unwrap());
 }
+
+#[tokio::test]
+async fn metrics_expose_every_name_of_the_contract() {
+    let app = TestApp::builder().with_remote().start().await;
+    let alice = app.sign_in("alice").await;
+    exclude(&app, &alice, "m1").await;
+    until_remote_has(
+        &app,
+        "user:1001:mnodes",
+        &["m1".into()],
+        Duration::from_secs(2),
+    )
+    .await;
+    let text = app
+        .client()
+        .get(app.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "sponsorgate_http_requests_total",
+        "sponsorgate_http_request_duration_seconds",
+        "sponsorgate_sync_backlog",
+        "sponsorgate_sync_lag_seconds",
+        "sponsorgate_sync_applied_total",
+        "sponsorgate_sync_fetchbacks_total",
+        "sponsorgate_sync_errors_total",
+        "sponsorgate_github_errors_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name}"))
+                || text.contains(&format!("{name}{{"))
+                || text.contains(&format!("{name} ")),
+            "{name} missing:\n{text}"
+        );
+    }
+    let applied = text
+        .lines()
+        .find(|l| l.starts_with("sponsorgate_sync_applied_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(applied >= 1.0, "applied counter moved: {text}");
+}

@@ -134,6 +134,19 @@ impl GithubError {
         matches!(self, Self::TokenRejected { .. })
     }
 
+    /// Every value [`Self::kind`] can return.
+    pub const KINDS: [&'static str; 9] = [
+        "token_rejected",
+        "unauthorized",
+        "timeout",
+        "status",
+        "graphql",
+        "not_found",
+        "transport",
+        "decode",
+        "config",
+    ];
+
     /// A short, stable name for metrics labels and log fields.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -15,6 +15,18 @@ pub struct ErrorLabels {
     pub kind: &'static str,
 }
 
+/// The `kind` label values of `sync_errors_total` (see `SyncError::kind`).
+pub const ERROR_KINDS: [&str; 8] = [
+    "config",
+    "local",
+    "remote",
+    "remote_unavailable",
+    "protocol",
+    "malformed",
+    "wrongtype",
+    "notify",
+];
+
 /// Cheap to clone: every field is a shared handle.
 #[derive(Clone, Debug)]
 pub struct SyncMetrics {
@@ -38,7 +50,7 @@ impl Default for SyncMetrics {
 
 impl SyncMetrics {
     pub fn new() -> Self {
-        Self {
+        let metrics = Self {
             backlog: Gauge::default(),
             // 1 ms … ~65 s
             lag_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
@@ -47,7 +59,13 @@ impl SyncMetrics {
             // 1 ms … ~4 s
             fetchback_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 13)),
             errors: Family::default(),
+        };
+        // Every kind exists from the start at 0, so alerts on a rate work
+        // before the first failure (an empty family is not rendered at all).
+        for kind in ERROR_KINDS {
+            metrics.errors.get_or_create(&ErrorLabels { kind });
         }
+        metrics
     }
 
     pub fn register(&self, registry: &mut Registry) {
