@@ -63,7 +63,7 @@ impl SyncMetrics {
         // Every kind exists from the start at 0, so alerts on a rate work
         // before the first failure (an empty family is not rendered at all).
         for kind in ERROR_KINDS {
-            metrics.errors.get_or_create(&ErrorLabels { kind });
+            drop(metrics.errors.get_or_create(&ErrorLabels { kind }));
         }
         metrics
     }
