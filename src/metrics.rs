@@ -64,9 +64,10 @@ impl Metrics {
         );
         // Known kinds exist from the start at 0 (an empty family is not rendered).
         for kind in crate::github::GithubError::KINDS {
-            github_errors.get_or_create(&KindLabel {
+            let kind = KindLabel {
                 kind: kind.to_owned(),
-            });
+            };
+            drop(github_errors.get_or_create(&kind));
         }
         register_more(&mut registry);
         Self {
