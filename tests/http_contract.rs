@@ -90,6 +90,34 @@ async fn bad_bodies_get_their_status_and_json_error() {
     )
     .await;
     assert_eq!((status, body["error"].as_str()), (422, Some("invalid_id")));
+    // axum's own rejections (bad percent-encoding in the path or the query)
+    // speak the same JSON shape.
+    for url in [
+        app.at("/exclusions/%FF%FE"),
+        app.at("/oauth2/callback?state=%FF&code=x"),
+    ] {
+        let (status, body) = status_json(
+            bob.client
+                .request(
+                    if url.contains("exclusions") {
+                        reqwest::Method::DELETE
+                    } else {
+                        reqwest::Method::GET
+                    },
+                    &url,
+                )
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(
+            body["error"].is_string() && body["message"].is_string(),
+            "{url}: {body}"
+        );
+    }
     let stored: usize = app.local_conn().scard("user:1002:mnodes").unwrap();
     assert_eq!(stored, 0, "no bad input was stored");
 }
