@@ -2,6 +2,8 @@
 //! switches to JSON lines. Secrets never reach a log line: request spans carry
 //! the path only, never the query string or headers.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -16,8 +18,14 @@ pub fn init(json: bool) {
             .with(fmt::layer().json().with_writer(std::io::stderr))
             .try_init()
     } else {
+        // Colours only on a terminal: escape codes in files and journald are
+        // noise, and styling every span's fields costs time on each request.
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
             .try_init()
     };
     // A second init (tests) keeps the first subscriber.
