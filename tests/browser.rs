@@ -709,12 +709,7 @@ async fn a_denied_sign_in_is_a_page_not_json() {
     let app = TestApp::spawn().await;
     let client = app.client();
     let authorize = app.begin_login(&client).await;
-    let response = client
-        .get(format!("{authorize}&sim_deny=1"))
-        .send()
-        .await
-        .unwrap();
-    let callback = location(&response);
+    let callback = app.deny_at_github(&client, &authorize).await;
     let response = client
         .get(callback)
         .header(ACCEPT, HTML)

@@ -289,15 +289,7 @@ async fn metrics_count_requests_by_route_template() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client()
-        .get(app.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"sponsorgate_http_requests_total{route="/exclusions/{id}",status="204"} 1"#

@@ -303,12 +303,7 @@ async fn access_denied_is_a_clear_refusal_in_json_and_html() {
     let app = TestApp::spawn().await;
     let client = app.client();
     let authorize = app.begin_login(&client).await;
-    let response = client
-        .get(format!("{authorize}&sim_deny=1"))
-        .send()
-        .await
-        .unwrap();
-    let callback = location(&response);
+    let callback = app.deny_at_github(&client, &authorize).await;
     assert!(callback.contains("error=access_denied"));
     let (status, body) = callback_json(&client, &callback).await;
     assert_eq!(
@@ -321,13 +316,7 @@ async fn access_denied_is_a_clear_refusal_in_json_and_html() {
     // A browser gets a page with the same status, not raw JSON.
     let client = app.client();
     let authorize = app.begin_login(&client).await;
-    let callback = location(
-        &client
-            .get(format!("{authorize}&sim_deny=1"))
-            .send()
-            .await
-            .unwrap(),
-    );
+    let callback = app.deny_at_github(&client, &authorize).await;
     let page = client
         .get(callback)
         .header(ACCEPT, "text/html")

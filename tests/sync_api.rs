@@ -257,14 +257,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
         },
     )
     .await;
-    let metrics = client
-        .get(app.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("sponsorgate_sync_applied_total"),
         "{metrics}"
@@ -431,15 +424,7 @@ async fn metrics_expose_every_name_of_the_contract() {
         Duration::from_secs(2),
     )
     .await;
-    let text = app
-        .client()
-        .get(app.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for name in [
         "sponsorgate_http_requests_total",
         "sponsorgate_http_request_duration_seconds",

@@ -170,6 +170,29 @@ impl TestApp {
         location(&response)
     }
 
+    /// Presses "Deny" at the fake GitHub; returns the callback URL it sends
+    /// the browser back to (with `error=access_denied`).
+    pub async fn deny_at_github(&self, client: &reqwest::Client, authorize_url: &str) -> String {
+        let response = client
+            .get(format!("{authorize_url}&sim_deny=1"))
+            .send()
+            .await
+            .expect("GET authorize (deny)");
+        assert_eq!(response.status(), 302, "fake GitHub deny");
+        location(&response)
+    }
+
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client()
+            .get(self.at("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        response.text().await.expect("metrics body")
+    }
+
     /// The whole web flow as `login`, ending with the JSON answer of the callback.
     pub async fn sign_in(&self, login: &str) -> SignedIn {
         let client = self.client();
