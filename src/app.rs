@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sponsorgate_sync::{Keys, Quotas, WritePath};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_sessions::cookie::Key;
@@ -72,24 +71,10 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
     })
     .map_err(|e| StartError::Config(e.to_string()))?;
     let conn = local_connection(config.redis_url.expose())?;
-    let sync = SyncService::start(&config).await?;
-    let metrics = Metrics::new(|registry| {
-        if let Some(sync) = &sync {
-            sync.register_metrics(registry);
-        }
-    });
-    let keys = Keys::new(&config.sponsorable);
-    let write = WritePath::new(keys, sync.is_some());
-    let store = Store::new(
-        conn,
-        write,
-        sync.as_ref().map(SyncService::fetcher),
-        Quotas {
-            sponsor: config.quota_sponsor,
-            free: config.quota_free,
-        },
-        config.ephemeral_ttl_secs,
-    );
+    let service = SyncService::start(&config).await?;
+    let metrics = Metrics::new(|registry| service.register_metrics(registry));
+    let store = Store::new(conn, service.store().clone());
+    let sync = service.sync_on().then_some(service);
     let session_key = match &config.session_key {
         Some(bytes) => Key::from(bytes),
         None => {
@@ -103,7 +88,7 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
         config,
         store,
         github,
-        sync: sync.as_ref().map(SyncService::probe),
+        sync: sync.as_ref().map(|s| s.store().clone()),
         metrics,
     }));
     let router = crate::routes::router(state.clone(), session_key);

@@ -11,7 +11,8 @@ use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::Session;
 
 use crate::error::AppError;
-use sponsorgate_sync::keys::SESSION_PREFIX;
+/// Prefix of session keys (SPEC §4: the service's own keys under `session:`).
+const SESSION_PREFIX: &str = "session:";
 
 #[derive(Clone)]
 pub struct RedisSessionStore {

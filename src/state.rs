@@ -8,18 +8,12 @@ use crate::github::GithubClient;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// What `/readyz` needs to know about the sync worker.
-pub trait SyncProbe: Send + Sync {
-    /// (remote reachable, journal entries not yet applied on the remote)
-    fn status(&self) -> (bool, u64);
-}
-
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub github: GithubClient,
     /// `None` when no `ENTERPRISE_REDIS_URL` is set (sync off).
-    pub sync: Option<Arc<dyn SyncProbe>>,
+    pub sync: Option<sponsorgate_sync::SyncStore>,
     pub metrics: Metrics,
 }
 

@@ -1,31 +1,18 @@
-//! Preference and user-detail operations on the local Redis. Each operation is
-//! one script of the sync crate's write path (change + journal, atomically);
-//! when a script says a sponsor key must be fetched back first, the fetch-back
-//! runs (bounded by `REMOTE_TIMEOUT_MS`) and the script is retried, or retried
-//! with `force` when the remote cannot answer in time: the API degrades, it
-//! never waits on the remote for long and never drops the write.
+//! Preference and user-detail operations. Every read and write of a
+//! sponsor key goes through the sync crate's door ([`SyncStore`]), which owns
+//! the gate, the fetch-back and the bounded waits: a write never waits on the
+//! remote, a read of a lost key waits at most `REMOTE_TIMEOUT_MS` and then
+//! says it is incomplete.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use redis::aio::ConnectionManager;
-use sponsorgate_sync::{AddOutcome, Gate, Quotas, SponsorKey, StatusUpdate, WritePath};
+use sponsorgate_sync::{AddOutcome, Members, StatusUpdate, SyncError, SyncStore};
 
 use crate::error::AppError;
-
-/// Brings a sponsor key back from the remote (implemented by the sync crate).
-#[async_trait]
-pub trait FetchBack: Send + Sync {
-    async fn fetch_back(&self, key: &SponsorKey) -> Result<(), String>;
-}
 
 #[derive(Clone)]
 pub struct Store {
     conn: ConnectionManager,
-    write: WritePath,
-    fetch: Option<Arc<dyn FetchBack>>,
-    quotas: Quotas,
-    ttl_secs: u64,
+    data: SyncStore,
 }
 
 /// What sign-in learned about a user, to be written to `user_details:{id}`.
@@ -57,96 +44,58 @@ pub struct UserRecord {
     pub tier_monthly_usd: Option<u64>,
 }
 
-/// Runs a gated write-path call, fetching back what it asks for.
-macro_rules! gated {
-    ($store:expr, |$conn:ident, $force:ident| $call:expr) => {{
-        let mut $force = false;
-        let mut fetched = 0;
-        loop {
-            let mut $conn = $store.conn.clone();
-            match $call.await? {
-                Gate::Done(value) => break value,
-                Gate::NeedsFetchBack(key) => {
-                    fetched += 1;
-                    $force = !$store.fetch_back(&key).await || fetched > 2;
-                }
-            }
+/// A user's excluded ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExclusionList {
+    /// Sorted bytewise.
+    pub ids: Vec<String>,
+    pub persistent: bool,
+    /// `false`: the set was lost locally and the remote did not answer in
+    /// time; `ids` is what the local Redis holds (SPEC §6.9).
+    pub complete: bool,
+}
+
+impl From<SyncError> for AppError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Local(e) => AppError::RedisUnavailable(e),
+            other => AppError::Internal(other.to_string()),
         }
-    }};
+    }
 }
 
 impl Store {
-    pub fn new(
-        conn: ConnectionManager,
-        write: WritePath,
-        fetch: Option<Arc<dyn FetchBack>>,
-        quotas: Quotas,
-        ttl_secs: u64,
-    ) -> Self {
-        Self {
-            conn,
-            write,
-            fetch,
-            quotas,
-            ttl_secs,
-        }
+    pub fn new(conn: ConnectionManager, data: SyncStore) -> Self {
+        Self { conn, data }
     }
 
+    /// The local Redis for the service's own keys (sessions, webhook
+    /// deliveries, schedules): never for sponsor keys, which go through the door.
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
 
-    /// Answers whether the key is now usable; `false` means "go ahead with force".
-    async fn fetch_back(&self, key: &SponsorKey) -> bool {
-        let Some(fetch) = &self.fetch else {
-            return false;
-        };
-        match fetch.fetch_back(key).await {
-            Ok(()) => true,
-            Err(reason) => {
-                tracing::warn!(key = ?key, %reason, "fetch-back failed; serving from the local Redis");
-                false
-            }
-        }
-    }
-
     pub async fn add_exclusion(&self, user_id: u64, node_id: &str) -> Result<AddOutcome, AppError> {
-        Ok(gated!(self, |conn, force| self.write.add_exclusion(
-            &mut conn,
-            user_id,
-            node_id,
-            self.quotas,
-            self.ttl_secs,
-            force
-        )))
+        Ok(self.data.add_exclusion(user_id, node_id).await?)
     }
 
-    /// Returns whether the user is a sponsor (their set is persistent).
+    /// Returns whether the user is a sponsor (the removal persists).
     pub async fn remove_exclusion(&self, user_id: u64, node_id: &str) -> Result<bool, AppError> {
-        let (_removed, sponsor) = gated!(self, |conn, force| self.write.remove_exclusion(
-            &mut conn,
-            user_id,
-            node_id,
-            self.ttl_secs,
-            force
-        ));
-        Ok(sponsor)
+        Ok(self.data.remove_exclusion(user_id, node_id).await?.sponsor)
     }
 
-    /// The excluded ids (sorted, for stable output) and whether they persist.
-    pub async fn exclusions(&self, user_id: u64) -> Result<(Vec<String>, bool), AppError> {
-        let (mut ids, sponsor) = gated!(self, |conn, force| self
-            .write
-            .read_exclusions(&mut conn, user_id, force));
-        ids.sort_unstable();
-        Ok((ids, sponsor))
+    pub async fn exclusions(&self, user_id: u64) -> Result<ExclusionList, AppError> {
+        let Members { items, sponsor, complete } = self.data.exclusions(user_id).await?;
+        Ok(ExclusionList {
+            ids: items.into_iter().map(|(id, _)| id).collect(),
+            persistent: sponsor,
+            complete,
+        })
     }
 
     pub async fn user(&self, user_id: u64) -> Result<Option<UserRecord>, AppError> {
-        let (fields, sponsor) = gated!(self, |conn, force| self
-            .write
-            .read_user(&mut conn, user_id, force));
-        if fields.is_empty() {
+        let Members { items, sponsor, .. } = self.data.user_fields(user_id).await?;
+        if items.is_empty() {
             return Ok(None);
         }
         let mut record = UserRecord {
@@ -154,7 +103,7 @@ impl Store {
             sponsor,
             ..UserRecord::default()
         };
-        for (field, value) in fields {
+        for (field, value) in items {
             match field.as_str() {
                 "user_login" => record.user_login = value,
                 "email" => record.email = value,
@@ -198,14 +147,7 @@ impl Store {
             }
             None => StatusUpdate::Keep,
         };
-        let (_was, now) = gated!(self, |conn, force| self.write.set_sponsor(
-            &mut conn,
-            profile.id,
-            status,
-            &fields,
-            self.ttl_secs,
-            force
-        ));
+        let (_was, now) = self.data.set_sponsor(profile.id, status, &fields).await?;
         Ok(now)
     }
 
@@ -217,14 +159,35 @@ impl Store {
         } else {
             StatusUpdate::NotSponsor
         };
-        Ok(gated!(self, |conn, force| self.write.set_sponsor(
-            &mut conn,
-            user_id,
-            status,
-            &[],
-            self.ttl_secs,
-            force
-        )))
+        Ok(self.data.set_sponsor(user_id, status, &[]).await?)
+    }
+
+    /// Sets the sponsor status and `user_details:{id}` field `tier_monthly_usd`
+    /// (empty unless a sponsor with a known monthly tier). Returns (was
+    /// sponsor, is sponsor).
+    pub async fn set_sponsor_with_tier(
+        &self,
+        user_id: u64,
+        sponsor: bool,
+        tier_monthly_usd: Option<u64>,
+    ) -> Result<(bool, bool), AppError> {
+        let status = if sponsor {
+            StatusUpdate::Sponsor
+        } else {
+            StatusUpdate::NotSponsor
+        };
+        let tier = tier_monthly_usd
+            .filter(|_| sponsor)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let fields = [("id", user_id.to_string()), ("tier_monthly_usd", tier)];
+        Ok(self.data.set_sponsor(user_id, status, &fields).await?)
+    }
+
+    /// Whether the user is in `sponsors:{SPONSORABLE}` now (fetched back first
+    /// when the local copy was lost).
+    pub async fn is_sponsor(&self, user_id: u64) -> Result<bool, AppError> {
+        Ok(self.data.is_sponsor(user_id).await?)
     }
 }
 
@@ -246,47 +209,6 @@ pub fn validate_node_id(id: &str) -> Result<(), AppError> {
         ));
     }
     Ok(())
-}
-
-/// Sponsor status changes that also know the tier (webhooks, due changes).
-impl Store {
-    /// Sets the sponsor status and `user_details:{id}` field `tier_monthly_usd`
-    /// (empty unless a sponsor with a known monthly tier), in one script.
-    /// Returns (was sponsor, is sponsor).
-    pub async fn set_sponsor_with_tier(
-        &self,
-        user_id: u64,
-        sponsor: bool,
-        tier_monthly_usd: Option<u64>,
-    ) -> Result<(bool, bool), AppError> {
-        let status = if sponsor {
-            StatusUpdate::Sponsor
-        } else {
-            StatusUpdate::NotSponsor
-        };
-        let tier = tier_monthly_usd
-            .filter(|_| sponsor)
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        let fields = [("id", user_id.to_string()), ("tier_monthly_usd", tier)];
-        Ok(gated!(self, |conn, force| self.write.set_sponsor(
-            &mut conn,
-            user_id,
-            status,
-            &fields,
-            self.ttl_secs,
-            force
-        )))
-    }
-
-    /// Whether the user is in `sponsors:{SPONSORABLE}` now (fetched back first
-    /// when the local copy may be missing).
-    pub async fn is_sponsor(&self, user_id: u64) -> Result<bool, AppError> {
-        let (_fields, sponsor) = gated!(self, |conn, force| self
-            .write
-            .read_user(&mut conn, user_id, force));
-        Ok(sponsor)
-    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,13 @@ pub struct Excluded {
 
 #[derive(Serialize, ToSchema)]
 pub struct Exclusions {
+    /// Sorted bytewise.
     ids: Vec<String>,
     persistent: bool,
+    /// `false` when the set was lost locally (evicted, flushed) and the remote
+    /// copy could not be fetched back in time: `ids` is then only what the
+    /// local Redis holds, and a later read returns everything (SPEC §6.9).
+    complete: bool,
 }
 
 /// The body of `POST /exclude`: `{"id": "..."}` as JSON, or `id=...` as a form.
@@ -184,8 +189,12 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Json<Exclusions>, AppError> {
-    let (ids, persistent) = state.store.exclusions(user.0).await?;
-    Ok(Json(Exclusions { ids, persistent }))
+    let list = state.store.exclusions(user.0).await?;
+    Ok(Json(Exclusions {
+        ids: list.ids,
+        persistent: list.persistent,
+        complete: list.complete,
+    }))
 }
 
 /// Remove one node id (204 also when it was not there).

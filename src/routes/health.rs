@@ -21,9 +21,10 @@ pub async fn healthz() -> &'static str {
 pub struct Readiness {
     /// `ok` or `down`
     local: &'static str,
-    /// `ok`, `down` or `disabled` (no ENTERPRISE_REDIS_URL)
+    /// `ok`, `down`, `resyncing` (the remote lost data and the local keys
+    /// are being copied back) or `disabled` (no ENTERPRISE_REDIS_URL)
     remote: &'static str,
-    /// Changes journaled locally and not yet applied on the remote.
+    /// Keys with changes this instance has not pushed to the remote yet.
     backlog: u64,
 }
 
@@ -41,8 +42,13 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (remote, backlog) = match &state.sync {
         None => ("disabled", 0),
         Some(sync) => {
-            let (up, backlog) = sync.status();
-            (if up { "ok" } else { "down" }, backlog)
+            let status = sync.status();
+            let remote = match (status.remote_up, status.resyncing) {
+                (false, _) => "down",
+                (true, true) => "resyncing",
+                (true, false) => "ok",
+            };
+            (remote, status.backlog)
         }
     };
     let status = if local_ok {

@@ -159,7 +159,7 @@ async fn render_index(
         None => None,
         Some(CurrentUser(id)) => {
             let record = state.store.user(id).await?.unwrap_or_default();
-            let (ids, _persistent) = state.store.exclusions(id).await?;
+            let ids = state.store.exclusions(id).await?.ids;
             let login = if record.user_login.is_empty() {
                 format!("GitHub user {id}")
             } else {

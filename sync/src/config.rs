@@ -10,7 +10,10 @@ use std::time::Duration;
 pub struct SyncConfig {
     pub local_url: String,
     /// May carry a password: never logged ([`SyncConfig::remote_addr`] is).
-    pub remote_url: String,
+    /// `None`: sync off (the door still serves every read and write).
+    pub remote_url: Option<String>,
+    /// Quotas and the non-sponsor TTL the write path applies.
+    pub settings: crate::tiers::WriteSettings,
     pub sponsorable: String,
     /// Bound on remote calls made while serving a request (`fetch_back`).
     pub remote_timeout: Duration,
@@ -25,12 +28,17 @@ impl SyncConfig {
     /// fresh consumer name.
     pub fn new(
         local_url: impl Into<String>,
-        remote_url: impl Into<String>,
+        remote_url: Option<String>,
         sponsorable: impl Into<String>,
     ) -> Self {
         Self {
             local_url: local_url.into(),
-            remote_url: remote_url.into(),
+            remote_url,
+            settings: crate::tiers::WriteSettings {
+                quota_sponsor: 100_000,
+                quota_free: 1_000,
+                ttl_secs: 86_400,
+            },
             sponsorable: sponsorable.into(),
             remote_timeout: Duration::from_millis(500),
             reconcile_every: Duration::from_secs(300),
@@ -40,7 +48,10 @@ impl SyncConfig {
 
     /// `host:port` of the remote, safe to log.
     pub fn remote_addr(&self) -> String {
-        redacted_addr(&self.remote_url)
+        match &self.remote_url {
+            Some(url) => redacted_addr(url),
+            None => "disabled".into(),
+        }
     }
 
     /// `host:port` of the local Redis, safe to log.
@@ -81,17 +92,11 @@ pub fn redacted_addr(url: &str) -> String {
     }
 }
 
-/// Longest blocking `XREADGROUP`.
+/// Longest idle wait of a worker loop.
 pub(crate) const BLOCK: Duration = Duration::from_millis(1000);
-/// Entries per journal read.
-pub(crate) const BATCH: usize = 512;
-/// An entry delivered to a consumer that has not acked it for this long is
-/// claimed by another (its owner is presumed dead; live owners re-read their
-/// pending entries at least every second, which resets the idle time).
-pub(crate) const CLAIM_IDLE: Duration = Duration::from_millis(2000);
 /// Cap of every retry delay, so a backlog drains soon after the remote is back.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(1000);
-/// Response timeout of the worker's own remote calls (large full copies).
+/// Response timeout of the worker's own remote calls.
 pub(crate) const WORKER_REMOTE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connect timeout (TCP + handshake) of both Redis servers.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -104,8 +109,6 @@ pub(crate) const LEASE_RENEW: Duration = Duration::from_millis(1000);
 pub(crate) const EVENT_WINDOW: Duration = Duration::from_millis(20);
 /// How often a subscribed worker checks that the notification flags are still set.
 pub(crate) const FLAGS_RECHECK: Duration = Duration::from_secs(5);
-/// Largest argument list handed to one `SADD`/`HSET` inside Lua (`unpack` limits).
-pub(crate) const LUA_CHUNK: usize = 1000;
 
 /// Exponential delay with jitter for the `attempt`-th consecutive failure
 /// (1-based), between half and all of `min(base * 2^(attempt-1), MAX_BACKOFF)`.
@@ -124,7 +127,7 @@ mod tests {
     fn remote_addr_never_shows_the_password() {
         let cfg = SyncConfig::new(
             "redis://127.0.0.1:6379",
-            "redis://:s3cret@db.example:6380/2",
+            Some("redis://:s3cret@db.example:6380/2".into()),
             "acme",
         );
         assert_eq!(cfg.remote_addr(), "db.example:6380");

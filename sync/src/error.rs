@@ -58,14 +58,6 @@ pub(crate) fn is_connection_error(e: &RedisError) -> bool {
         || e.is_unrecoverable_error()
 }
 
-/// `NOGROUP`, or `UNBLOCKED` for a blocked read: the journal or its group is
-/// gone (e.g. after a local `FLUSHALL`).
-pub(crate) fn is_nogroup(e: &RedisError) -> bool {
-    matches!(e.code(), Some("NOGROUP") | Some("UNBLOCKED"))
-        || e.to_string().contains("NOGROUP")
-        || e.to_string().contains("UNBLOCKED")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,7 @@ impl Inner {
     }
 
     fn config_refused(&self, e: &redis::RedisError) -> NotifyFlags {
-        if !self.config_warned.swap(true, Ordering::Relaxed) {
+        if !self.notify.config_warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 error = %e,
                 "CONFIG is refused on the local redis: keyspace notifications cannot be enabled here; \

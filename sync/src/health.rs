@@ -1,13 +1,18 @@
-//! The health probe behind [`crate::Sync::status`]: pings the remote and
-//! measures the backlog at least once a second, so `/readyz` and `/metrics`
-//! reflect an outage within 3 s.
+//! The health probe behind [`crate::SyncStore::status`]: every second it pings
+//! the remote, reads the local `maxmemory-policy` (can an absent key have
+//! been evicted?), and checks the remote's identity (`run_id` and the
+//! sentinel `sync:alive`): a remote that restarted or was flushed may have
+//! lost data, and every complete local key is copied back to it (SPEC §6.12).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use redis::Value;
+
 use crate::config::HEALTH_EVERY;
-use crate::keys::JOURNAL;
+use crate::core::{remote_lost, RemoteIdentity};
+use crate::keys::{REMOTE_IDENTITY, REMOTE_SENTINEL, RESYNCING};
 use crate::Inner;
 
 /// What `/readyz` reports about sync.
@@ -15,12 +20,48 @@ use crate::Inner;
 pub struct SyncStatus {
     /// The remote answered the last ping.
     pub remote_up: bool,
-    /// Journal entries not yet on the remote (`XLEN sync:journal`), as last measured.
+    /// The remote lost data and the complete local keys are being copied back.
+    pub resyncing: bool,
+    /// Keys with changes this process has not pushed yet.
     pub backlog: u64,
-    /// This process turns keyspace notifications into journal entries.
+    /// This process turns keyspace notifications into pending changes.
     pub notify_leader: bool,
     /// The keyspace-notification subscription is live (only while `run` runs).
     pub subscribed: bool,
+}
+
+pub(crate) struct Health {
+    pub(crate) remote_up: AtomicBool,
+    pub(crate) resyncing: AtomicBool,
+    pub(crate) evicting: Arc<AtomicBool>,
+}
+
+impl Health {
+    pub(crate) fn new(evicting: Arc<AtomicBool>) -> Self {
+        Self {
+            remote_up: AtomicBool::new(false),
+            resyncing: AtomicBool::new(false),
+            // Until the policy is read, assume the worst: an absent key is a loss.
+            evicting: {
+                evicting.store(true, Ordering::Relaxed);
+                evicting
+            },
+        }
+    }
+}
+
+/// `allkeys-*` can evict keys without a TTL; an unknown policy counts as one.
+pub(crate) fn policy_evicts(policy: Option<&str>) -> bool {
+    policy.is_none_or(|p| p.starts_with("allkeys"))
+}
+
+fn config_value(v: &Value) -> Option<String> {
+    let value = match v {
+        Value::Array(items) => items.get(1)?,
+        Value::Map(pairs) => &pairs.first()?.1,
+        _ => return None,
+    };
+    redis::from_redis_value_ref::<String>(value).ok()
 }
 
 impl Inner {
@@ -31,42 +72,118 @@ impl Inner {
             .clamp(Duration::from_millis(200), Duration::from_millis(900))
     }
 
-    /// One probe: remote PING and local XLEN, each bounded.
-    pub(crate) async fn probe(&self) {
+    /// The remote's identity now, or `None` when it did not answer.
+    async fn remote_identity(&self) -> Option<RemoteIdentity> {
+        let remote = self.remote.as_ref()?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("INFO").arg("server").cmd("GET").arg(REMOTE_SENTINEL);
         let limit = self.probe_timeout();
-        let ping =
-            tokio::time::timeout(limit, self.remote.query::<String>(&redis::cmd("PING"))).await;
-        let up = matches!(ping, Ok(Ok(_)));
-        let was = self.remote_up.swap(up, Ordering::Relaxed);
+        let (info, sentinel): (String, Option<String>) =
+            tokio::time::timeout(limit, remote.pipe(&pipe)).await.ok()?.ok()?;
+        let run_id = info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        Some(RemoteIdentity { run_id, sentinel })
+    }
+
+    async fn known_identity(&self) -> Option<RemoteIdentity> {
+        let mut get = redis::cmd("GET");
+        get.arg(REMOTE_IDENTITY);
+        let raw: Option<String> = self.local.query(&get).await.ok()?;
+        let (run_id, sentinel) = raw?.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string()))?;
+        Some(RemoteIdentity {
+            run_id,
+            sentinel: Some(sentinel),
+        })
+    }
+
+    /// One probe: remote identity (PING included), local policy and resync flag.
+    pub(crate) async fn probe(self: &Arc<Self>) {
+        let identity = self.remote_identity().await;
+        let up = identity.is_some();
+        let was = self.health.remote_up.swap(up, Ordering::Relaxed);
         if up != was {
             if up {
-                tracing::info!(remote = %self.remote_addr, "remote redis is reachable");
+                tracing::info!(remote = %self.cfg.remote_addr(), "remote redis is reachable");
+                self.resync.notify_one();
             } else {
-                tracing::warn!(remote = %self.remote_addr, "remote redis is unreachable; changes wait in the journal");
+                tracing::warn!(remote = %self.cfg.remote_addr(), "remote redis is unreachable; changes stay pending locally");
             }
         }
-        let mut xlen = redis::cmd("XLEN");
-        xlen.arg(JOURNAL);
-        match tokio::time::timeout(limit, self.local.query::<u64>(&xlen)).await {
-            Ok(Ok(n)) => {
-                self.backlog.store(n, Ordering::Relaxed);
-                self.metrics.backlog.set(n.min(i64::MAX as u64) as i64);
+        let mut pipe = redis::pipe();
+        pipe.cmd("CONFIG").arg("GET").arg("maxmemory-policy").cmd("EXISTS").arg(RESYNCING);
+        let limit = self.probe_timeout();
+        match tokio::time::timeout(limit, self.local.pipe::<(Value, bool)>(&pipe)).await {
+            Ok(Ok((policy, resyncing))) => {
+                let policy = config_value(&policy);
+                self.health.evicting.store(policy_evicts(policy.as_deref()), Ordering::Relaxed);
+                self.health.resyncing.store(resyncing, Ordering::Relaxed);
             }
-            _ => tracing::debug!("local redis did not answer XLEN"),
+            Ok(Err(e)) if e.code().is_some() => {
+                // CONFIG refused (managed Redis): absent keys count as lost.
+                self.health.evicting.store(true, Ordering::Relaxed);
+                let mut exists = redis::cmd("EXISTS");
+                exists.arg(RESYNCING);
+                if let Ok(r) = self.local.query::<bool>(&exists).await {
+                    self.health.resyncing.store(r, Ordering::Relaxed);
+                }
+            }
+            _ => tracing::debug!("local redis did not answer the probe"),
+        }
+        self.metrics.backlog.set(self.queue.len() as i64);
+        if let Some(now) = identity {
+            let known = self.known_identity().await;
+            if remote_lost(known.as_ref(), &now) && !self.health.resyncing.load(Ordering::Relaxed) {
+                tracing::warn!(remote = %self.cfg.remote_addr(), "the remote redis may have lost data (restarted or flushed); copying the local keys back");
+                let mut set = redis::cmd("SET");
+                set.arg(RESYNCING).arg("1").arg("EX").arg(3600);
+                if self.local.query::<()>(&set).await.is_ok() {
+                    self.health.resyncing.store(true, Ordering::Relaxed);
+                    self.metrics.resyncs.inc();
+                }
+            }
+            if self.health.resyncing.load(Ordering::Relaxed) {
+                self.resync.notify_one();
+            }
         }
     }
 
-    pub(crate) fn status(&self) -> SyncStatus {
-        SyncStatus {
-            remote_up: self.remote_up.load(Ordering::Relaxed),
-            backlog: self.backlog.load(Ordering::Relaxed),
-            notify_leader: self.leader.load(Ordering::Relaxed),
-            subscribed: self.subscribed.load(Ordering::Relaxed),
-        }
+    /// After a repair pass: a fresh sentinel, and the identity it was made for.
+    pub(crate) async fn mark_remote_whole(&self) -> Result<(), crate::SyncError> {
+        let Some(remote) = self.remote.as_ref() else {
+            return Ok(());
+        };
+        let token = format!("{:016x}", rand::random::<u64>());
+        let mut set = redis::cmd("SET");
+        set.arg(REMOTE_SENTINEL).arg(&token);
+        remote
+            .query::<()>(&set)
+            .await
+            .map_err(|e| crate::SyncError::Remote {
+                addr: self.cfg.remote_addr(),
+                source: e,
+            })?;
+        let Some(now) = self.remote_identity().await else {
+            return Err(crate::SyncError::protocol("resync", "remote stopped answering"));
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(REMOTE_IDENTITY)
+            .arg(format!("{} {token}", now.run_id))
+            .ignore()
+            .cmd("DEL")
+            .arg(RESYNCING)
+            .ignore();
+        self.local.pipe::<()>(&pipe).await.map_err(crate::SyncError::Local)?;
+        self.health.resyncing.store(false, Ordering::Relaxed);
+        Ok(())
     }
 }
 
-/// Probes every second for as long as a `Sync` handle exists.
+/// Probes every second for as long as a `SyncStore` exists.
 pub(crate) fn spawn(inner: &Arc<Inner>) {
     let weak: Weak<Inner> = Arc::downgrade(inner);
     tokio::spawn(async move {
@@ -78,4 +195,18 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
             inner.probe().await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allkeys_or_unknown_policies_evict_sponsor_keys() {
+        assert!(policy_evicts(Some("allkeys-lru")));
+        assert!(policy_evicts(Some("allkeys-random")));
+        assert!(policy_evicts(None));
+        assert!(!policy_evicts(Some("noeviction")));
+        assert!(!policy_evicts(Some("volatile-lru")));
+    }
 }

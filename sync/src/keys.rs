@@ -3,16 +3,19 @@
 
 /// Prefix of every key the sync machinery owns (journal, per-key metadata, …).
 pub const SYNC_PREFIX: &str = "sync:";
-/// Durable record of sponsor-key changes still to reach the remote (a Stream).
-pub const JOURNAL: &str = "sync:journal";
-/// Consumer group of the journal shared by every worker process.
-pub const JOURNAL_GROUP: &str = "mirror";
-/// Lease held by the one worker that turns keyspace notifications into journal entries.
+/// Lease held by the one worker that turns keyspace notifications into
+/// pending changes and runs the periodic reconciliation.
 pub const NOTIFY_LEADER: &str = "sync:notify-leader";
-/// Prefix of the per-key sync metadata hashes (`sync:meta:{key}`), local and remote.
-pub const META_PREFIX: &str = "sync:meta:";
-/// Prefix of session keys (owned by the app's session store).
-pub const SESSION_PREFIX: &str = "session:";
+/// Prefix of the per-key sync metadata hashes (`sync:m:{key}`), local and remote.
+pub const META_PREFIX: &str = "sync:m:";
+/// Prefix of the per-key pending changes (`sync:p:{key}`, local).
+pub const PENDING_PREFIX: &str = "sync:p:";
+/// The remote's sentinel: absent after a flush or a restart with an empty dataset.
+pub const REMOTE_SENTINEL: &str = "sync:alive";
+/// Local record of the remote's identity (`run_id` and sentinel) when last seen whole.
+pub const REMOTE_IDENTITY: &str = "sync:remote-identity";
+/// Local flag: a remote loss is being repaired (read by every process's `/readyz`).
+pub const RESYNCING: &str = "sync:resyncing";
 
 /// Names of the keys of one deployment (one `SPONSORABLE`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +24,7 @@ pub struct Keys {
 }
 
 /// A key of the public layout, recognised from its name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SponsorKey {
     /// `sponsors:{SPONSORABLE}`: the set of sponsors' user ids.
     Sponsors,
@@ -53,15 +56,37 @@ impl Keys {
         format!("user:{user_id}:mnodes")
     }
 
-    /// Per-key sync metadata hash (local and remote): `sync:meta:{key}`.
+    /// Per-key sync metadata (local and remote): `sync:m:{key}`. The braces
+    /// are a hash tag: every `sync:*:{key}` companion lives in the key's own
+    /// Redis Cluster slot, so each script touches one slot.
     pub fn meta(&self, key: &str) -> String {
-        format!("{META_PREFIX}{key}")
+        format!("{META_PREFIX}{{{key}}}")
     }
 
-    /// Members removed from a set before it was fetched back (`sync:tomb:{key}`);
-    /// the fetch-back merge leaves them out so that a removal wins.
-    pub fn tombstones(&self, key: &str) -> String {
-        format!("sync:tomb:{key}")
+    /// Changes the remote has not confirmed yet (local hash, member or field → entry).
+    pub fn pending(&self, key: &str) -> String {
+        format!("{PENDING_PREFIX}{{{key}}}")
+    }
+
+    /// Writes made while a fetch-back of the key runs (local list, replayed by its swap).
+    pub fn wlist(&self, key: &str) -> String {
+        format!("sync:w:{{{key}}}")
+    }
+
+    /// The remote copy being staged by one fetch-back (local).
+    pub fn staging(&self, key: &str, token: &str) -> String {
+        format!("sync:f:{{{key}}}:{token}")
+    }
+
+    /// The stamp of each member's or field's last applied change (remote).
+    pub fn stamps(&self, key: &str) -> String {
+        format!("sync:s:{{{key}}}")
+    }
+
+    /// The sponsor key whose pending hash this is (`sync:p:{user:42:mnodes}`).
+    pub fn parse_pending(&self, name: &str) -> Option<SponsorKey> {
+        let inner = name.strip_prefix(PENDING_PREFIX)?.strip_prefix('{')?.strip_suffix('}')?;
+        self.parse(inner)
     }
 
     /// The name of a recognised key.
@@ -117,7 +142,10 @@ mod tests {
         assert_eq!(keys.sponsors(), "sponsors:acme-org");
         assert_eq!(keys.user_details(42), "user_details:42");
         assert_eq!(keys.mnodes(42), "user:42:mnodes");
-        assert_eq!(keys.meta("user:42:mnodes"), "sync:meta:user:42:mnodes");
+        assert_eq!(keys.meta("user:42:mnodes"), "sync:m:{user:42:mnodes}");
+        assert_eq!(keys.pending("user:42:mnodes"), "sync:p:{user:42:mnodes}");
+        assert_eq!(keys.parse_pending("sync:p:{user:42:mnodes}"), Some(SponsorKey::Mnodes(42)));
+        assert_eq!(keys.parse_pending("sync:p:{session:x}"), None);
     }
 
     #[test]
@@ -136,7 +164,7 @@ mod tests {
             "user::mnodes",
             "user:7:mnodesx",
             "session:abc",
-            "sync:meta:user:7:mnodes",
+            "sync:m:{user:7:mnodes}",
             "user_details:-1",
         ] {
             assert_eq!(keys.parse(other), None, "{other}");

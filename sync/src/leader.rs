@@ -1,6 +1,6 @@
 //! The notification leader: one process at a time (a lease, `SET NX PX`
-//! renewed every second) turns keyspace events into journal entries and runs
-//! the periodic reconciliation. On taking the lead and after every
+//! renewed every second) turns keyspace events into pending changes, runs
+//! the periodic reconciliation and repairs the remote after a loss. On taking the lead and after every
 //! resubscription it resets the event counters (`e`) and reconciles, since
 //! events may have been missed meanwhile.
 
@@ -16,9 +16,30 @@ use crate::error::SyncError;
 use crate::keys::{META_PREFIX, NOTIFY_LEADER};
 use crate::Inner;
 
+/// KEYS: lease   ARGV: holder, ttl ms. Returns 2 newly acquired, 1 renewed, 0 held by another.
+const LEASE_LUA: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+return 0
+"#;
+
+/// KEYS: lease   ARGV: holder
+const RELEASE_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
 impl Inner {
     async fn lease(&self) -> Result<i64, SyncError> {
-        let mut inv = self.scripts.lease.prepare_invoke();
+        let script = redis::Script::new(LEASE_LUA);
+        let mut inv = script.prepare_invoke();
         inv.key(NOTIFY_LEADER)
             .arg(&self.cfg.consumer)
             .arg(LEASE.as_millis() as u64);
@@ -36,24 +57,25 @@ impl Inner {
             }
             match self.lease().await {
                 Ok(2) => {
-                    self.leader.store(true, Ordering::Relaxed);
+                    self.notify.leader.store(true, Ordering::Relaxed);
                     tracing::info!(consumer = %self.cfg.consumer, "this process is now the sync notification leader");
                     self.resync.notify_one();
                 }
-                Ok(1) => self.leader.store(true, Ordering::Relaxed),
+                Ok(1) => self.notify.leader.store(true, Ordering::Relaxed),
                 Ok(_) => {
-                    if self.leader.swap(false, Ordering::Relaxed) {
+                    if self.notify.leader.swap(false, Ordering::Relaxed) {
                         tracing::info!("another process took the sync notification lead");
                     }
                 }
                 Err(e) => {
-                    self.leader.store(false, Ordering::Relaxed);
+                    self.notify.leader.store(false, Ordering::Relaxed);
                     tracing::debug!(error = %e, "could not renew the notification lease");
                 }
             }
         }
-        self.leader.store(false, Ordering::Relaxed);
-        let mut inv = self.scripts.release.prepare_invoke();
+        self.notify.leader.store(false, Ordering::Relaxed);
+        let script = redis::Script::new(RELEASE_LUA);
+        let mut inv = script.prepare_invoke();
         inv.key(NOTIFY_LEADER).arg(&self.cfg.consumer);
         let _ =
             tokio::time::timeout(Duration::from_millis(500), self.local.invoke::<i64>(&inv)).await;
@@ -109,7 +131,7 @@ impl Inner {
                 _ = stop.changed() => return,
             };
             next_periodic = Instant::now() + every;
-            if !self.leader.load(Ordering::Relaxed) {
+            if !self.notify.leader.load(Ordering::Relaxed) {
                 retry_at = None;
                 continue;
             }
@@ -117,10 +139,23 @@ impl Inner {
                 if let Err(e) = self.reset_event_counts().await {
                     tracing::debug!(error = %e, "could not reset event counts");
                 }
+                if let Err(e) = self.scan_pending_keys().await {
+                    tracing::debug!(error = %e, "could not scan for pending keys");
+                }
             }
+            let repairing = self.health.resyncing.load(Ordering::Relaxed);
             match self.reconcile_pass().await {
                 Ok(report) => {
                     retry_at = None;
+                    if repairing {
+                        match self.mark_remote_whole().await {
+                            Ok(()) => tracing::info!(%report, "the remote redis is whole again"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not mark the remote whole; retrying");
+                                retry_at = Some(Instant::now() + Duration::from_secs(1));
+                            }
+                        }
+                    }
                     if report.changed() {
                         tracing::info!(%report, "reconciled");
                     } else {

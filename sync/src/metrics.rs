@@ -30,12 +30,14 @@ pub const ERROR_KINDS: [&str; 8] = [
 /// Cheap to clone: every field is a shared handle.
 #[derive(Clone, Debug)]
 pub struct SyncMetrics {
-    /// Journal entries not yet applied on the remote (`XLEN sync:journal`).
+    /// Keys with changes this process has not pushed yet.
     pub backlog: Gauge,
-    /// Journal entry time → remote apply.
+    /// Acknowledged change (its stamp) → remote apply.
     pub lag_seconds: Histogram,
-    /// Journal entries applied on the remote (or found already applied).
+    /// Pending entries pushed to the remote.
     pub applied: Counter,
+    /// Repairs of the remote after it lost data (SPEC §6.12).
+    pub resyncs: Counter,
     /// Keys merged back from the remote.
     pub fetchbacks: Counter,
     pub fetchback_seconds: Histogram,
@@ -55,6 +57,7 @@ impl SyncMetrics {
             // 1 ms … ~65 s
             lag_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             applied: Counter::default(),
+            resyncs: Counter::default(),
             fetchbacks: Counter::default(),
             // 1 ms … ~4 s
             fetchback_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 13)),
@@ -71,18 +74,23 @@ impl SyncMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "sync_backlog",
-            "Journal entries not yet applied on the remote Redis",
+            "Keys with changes not yet pushed to the remote Redis",
             self.backlog.clone(),
         );
         registry.register(
             "sync_lag_seconds",
-            "Time from a journal entry to its apply on the remote Redis",
+            "Time from an acknowledged change to its apply on the remote Redis",
             self.lag_seconds.clone(),
         );
         registry.register(
             "sync_applied",
-            "Journal entries applied on the remote Redis",
+            "Pending changes pushed to the remote Redis",
             self.applied.clone(),
+        );
+        registry.register(
+            "sync_resyncs",
+            "Repairs of the remote Redis after it lost data",
+            self.resyncs.clone(),
         );
         registry.register(
             "sync_fetchbacks",

@@ -3,13 +3,19 @@
 //!
 //! Every worker keeps a pub/sub subscription to `__keyevent@<db>__:*`; only
 //! the notification leader (see `leader.rs`) acts on it. Events are collected
-//! for [`EVENT_WINDOW`], counted per key, and each key is handed to the NOTE
-//! script: events our own scripts caused were counted in the key's meta `e`
-//! and are matched off; anything more is a change by another program, which
-//! journals the whole key. A `keymiss` on a sponsor key fetches it back.
+//! for [`EVENT_WINDOW`] and handed over per key:
+//! - a change event on a sponsor key goes to `note.lua`: events our own
+//!   scripts caused were counted in the key's meta (`e`) and are matched
+//!   off; anything more is another program's change, and a diff marker has
+//!   the worker compare the key with its remote copy (a `DEL` included: a
+//!   removal, SPEC §6.8);
+//! - `evicted` / `expired` is a loss: the key is marked lost and fetched back;
+//! - `keymiss` on a sponsor key fetches it back;
+//! - a change of a pending hash (`sync:p:{key}`) is another process's API
+//!   write: the key is queued for a push.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,28 +25,51 @@ use tokio::time::Instant;
 
 use crate::config::{backoff, EVENT_WINDOW, FLAGS_RECHECK, WORKER_REMOTE_TIMEOUT};
 use crate::keys::SponsorKey;
-use crate::local::Noted;
 use crate::Inner;
 
-/// Keyspace events of one window: change counts per key, and key misses.
+/// The notification side's state.
+#[derive(Default)]
+pub(crate) struct NotifyState {
+    pub(crate) leader: AtomicBool,
+    pub(crate) subscribed: AtomicBool,
+    pub(crate) config_warned: AtomicBool,
+}
+
+/// Keyspace events of one window.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct EventBatch {
+    /// Change events per sponsor key.
     pub changes: Vec<(SponsorKey, u64)>,
+    /// Evicted or expired sponsor keys.
+    pub lost: Vec<SponsorKey>,
+    /// Reads of missing sponsor keys.
     pub misses: Vec<SponsorKey>,
+    /// Keys whose pending changes another process wrote.
+    pub pending: Vec<SponsorKey>,
     index: HashMap<String, usize>,
 }
 
+fn push_unique(list: &mut Vec<SponsorKey>, key: SponsorKey) {
+    if !list.contains(&key) {
+        list.push(key);
+    }
+}
+
 impl EventBatch {
-    /// Records `event` on `key` (a sponsor key). `evicted` and `new` are not
-    /// changes: an eviction must not delete the remote copy.
-    pub(crate) fn add(&mut self, event: &str, key: &str, parsed: SponsorKey) {
-        match event {
-            "keymiss" => {
-                if !self.misses.contains(&parsed) {
-                    self.misses.push(parsed);
-                }
+    /// Records `event` on `key`. `new` is not a change; `evicted` and
+    /// `expired` are losses, never removals.
+    pub(crate) fn add(&mut self, keys: &crate::keys::Keys, event: &str, key: &str) {
+        if let Some(parsed) = keys.parse_pending(key) {
+            if event == "hset" {
+                push_unique(&mut self.pending, parsed);
             }
-            "evicted" | "new" => {}
+            return;
+        }
+        let Some(parsed) = keys.parse(key) else { return };
+        match event {
+            "keymiss" => push_unique(&mut self.misses, parsed),
+            "evicted" | "expired" => push_unique(&mut self.lost, parsed),
+            "new" => {}
             _ => match self.index.get(key) {
                 Some(&i) => self.changes[i].1 += 1,
                 None => {
@@ -52,7 +81,7 @@ impl EventBatch {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.misses.is_empty()
+        self.changes.is_empty() && self.misses.is_empty() && self.lost.is_empty() && self.pending.is_empty()
     }
 }
 
@@ -102,11 +131,11 @@ impl Inner {
             match outcome {
                 Ok(ps) => {
                     failures = 0;
-                    self.subscribed.store(true, Ordering::Relaxed);
+                    self.notify.subscribed.store(true, Ordering::Relaxed);
                     // Events may have been missed while we were not subscribed.
                     self.resync.notify_one();
                     self.read_events(ps, &mut stop, &tx).await;
-                    self.subscribed.store(false, Ordering::Relaxed);
+                    self.notify.subscribed.store(false, Ordering::Relaxed);
                 }
                 Err(error) => {
                     failures += 1;
@@ -144,13 +173,16 @@ impl Inner {
             tokio::select! {
                 msg = messages.next() => {
                     let Some(msg) = msg else { break };
-                    if !self.leader.load(Ordering::Relaxed) {
+                    if !self.notify.leader.load(Ordering::Relaxed) {
                         continue;
                     }
                     let Some(event) = event_name(msg.get_channel_name()) else { continue };
                     let Ok(key) = msg.get_payload::<String>() else { continue };
-                    if let Some(parsed) = self.keys.parse(&key) {
-                        batch.add(event, &key, parsed);
+                    if key.starts_with("sync:") && !key.starts_with(crate::keys::PENDING_PREFIX) {
+                        continue;
+                    }
+                    batch.add(&self.keys, event, &key);
+                    if !batch.is_empty() {
                         deadline.get_or_insert_with(|| Instant::now() + EVENT_WINDOW);
                     }
                 }
@@ -184,78 +216,54 @@ impl Inner {
         }
     }
 
-    /// Turns windows of events into journal entries and fetch-backs.
+    /// Turns windows of events into diff markers, pushes and fetch-backs.
     pub(crate) async fn process_events(self: Arc<Self>, mut rx: mpsc::Receiver<EventBatch>) {
         while let Some(batch) = rx.recv().await {
+            for key in batch.pending {
+                self.queue.push(key);
+            }
             for (key, count) in &batch.changes {
-                self.note_change(key, *count).await;
+                match self.note(key, *count, false).await {
+                    Ok(1) => self.queue.push(key.clone()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, key = ?key, "could not note a change; the reconciliation will");
+                        self.resync.notify_one();
+                    }
+                }
+            }
+            for key in batch.lost {
+                if let Err(e) = self.note(&key, 0, true).await {
+                    tracing::debug!(error = %e, key = ?key, "could not mark a lost key");
+                }
+                self.spawn_hydrate(key);
             }
             for key in batch.misses {
-                let inner = Arc::clone(&self);
-                tokio::spawn(async move {
-                    match tokio::time::timeout(WORKER_REMOTE_TIMEOUT, inner.hydrate(&key)).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, key = ?key, "fetch-back on key miss failed")
-                        }
-                        Err(_) => tracing::debug!(key = ?key, "fetch-back on key miss timed out"),
-                    }
-                });
+                self.spawn_hydrate(key);
             }
         }
     }
 
-    async fn note_change(self: &Arc<Self>, key: &SponsorKey, count: u64) {
-        for _ in 0..3 {
-            match self.note(key, count, 0).await {
-                Ok(Noted::SponsorsUnhydrated) => {
-                    if let Err(e) = self.fetch_task(SponsorKey::Sponsors).await {
-                        tracing::debug!(error = %e, "change by another client not journaled: sponsors set unavailable");
-                        return;
-                    }
-                }
-                Ok(Noted::Journaled(v)) => {
-                    tracing::debug!(key = ?key, v, "change by another client journaled");
-                    return;
-                }
-                Ok(_) => return,
-                Err(e) => {
-                    self.metrics.error(e.kind());
-                    tracing::debug!(error = %e, "could not journal a change by another client");
-                    return;
-                }
+    fn spawn_hydrate(self: &Arc<Self>, key: SponsorKey) {
+        let task = self.fetch_task(key.clone());
+        tokio::spawn(async move {
+            match tokio::time::timeout(WORKER_REMOTE_TIMEOUT, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, key = ?key, "fetch-back after an event failed"),
+                Err(_) => tracing::debug!(key = ?key, "fetch-back after an event timed out"),
             }
-        }
+        });
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_windows_count_changes_and_collect_misses() {
-        let keys = crate::Keys::new("acme");
-        let mut batch = EventBatch::default();
-        for (event, key) in [
-            ("sadd", "user:1:mnodes"),
-            ("srem", "user:1:mnodes"),
-            ("hset", "user_details:1"),
-            ("keymiss", "user:2:mnodes"),
-            ("keymiss", "user:2:mnodes"),
-            ("evicted", "user:3:mnodes"),
-            ("new", "user:3:mnodes"),
-        ] {
-            batch.add(event, key, keys.parse(key).unwrap());
-        }
-        assert_eq!(
-            batch.changes,
-            vec![(SponsorKey::Mnodes(1), 2), (SponsorKey::UserDetails(1), 1)]
-        );
-        assert_eq!(batch.misses, vec![SponsorKey::Mnodes(2)]);
-        assert!(!batch.is_empty());
-        assert_eq!(event_name("__keyevent@0__:keymiss"), Some("keymiss"));
-        assert_eq!(event_name("__keyevent@12__:sadd"), Some("sadd"));
-        assert_eq!(event_name("__keyspace@0__:user:1:mnodes"), None);
+    /// Runs `note.lua` on a key: returns 1 when a diff marker was set.
+    pub(crate) async fn note(&self, key: &SponsorKey, count: u64, lost: bool) -> Result<i64, crate::SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.tiers.scripts.note.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name))
+            .arg(count)
+            .arg(if lost { "1" } else { "0" });
+        self.local.invoke(&inv).await.map_err(crate::SyncError::Local)
     }
 }

@@ -1,41 +1,34 @@
-//! Reconciliation: one full compare-and-repair pass over the sponsor keys.
+//! Reconciliation: one full compare-and-repair pass over the sponsor keys,
+//! run periodically by the notification leader, after every resubscription,
+//! after a remote loss (SPEC §6.12), and by `sponsorgate sync --reconcile`.
 //!
-//! For the sponsors set and each user in the *local* sponsors set
-//! (`user_details:{id}`, `user:{id}:mnodes`): an unhydrated key is fetched
-//! back (merged) first; then the local and remote contents are compared by
-//! digest and, where they differ, the local key is journaled in full with a
-//! version above the remote's and copied to the remote at once. Former
-//! sponsors' remote copies are never touched; non-sponsors' keys are never
-//! written to the remote.
+//! For the sponsors set and each user in it (`user_details:{id}`,
+//! `user:{id}:mnodes`): pending entries are pushed, then a complete key is
+//! compared with its remote copy member by member (SSCAN/HSCAN in steps of
+//! 1000 on both sides, never one long command), and a lost one is fetched
+//! back. Former sponsors' remote copies are never touched; non-sponsors'
+//! keys never reach the remote.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use redis::Value;
-
+use crate::engine::{self, Reconciled};
 use crate::error::SyncError;
-use crate::fetch::Hydrated;
-use crate::keys::{SponsorKey, JOURNAL, JOURNAL_GROUP};
-use crate::local::{LocalState, Noted};
+use crate::keys::SponsorKey;
 use crate::Inner;
 
 /// What one pass did (`Display` is the summary of `sponsorgate sync --reconcile`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
-    /// Keys compared.
+    /// Keys compared with their remote copies.
     pub checked: usize,
-    /// Keys merged back from the remote first (they were missing locally).
+    /// Keys fetched back from the remote first (they were lost locally).
     pub fetched_back: Vec<String>,
-    /// Keys whose remote copy differed and was replaced with the local one.
-    pub repaired: Vec<String>,
-    /// Idle journal consumers (no pending entries, idle > 1 h) removed.
-    pub consumers_removed: usize,
 }
 
 impl ReconcileReport {
     pub fn changed(&self) -> bool {
-        !self.fetched_back.is_empty() || !self.repaired.is_empty()
+        !self.fetched_back.is_empty()
     }
 }
 
@@ -60,152 +53,45 @@ impl fmt::Display for ReconcileReport {
             self.checked,
             self.fetched_back.len()
         )?;
-        list(f, &self.fetched_back)?;
-        write!(f, "; repaired {} on the remote", self.repaired.len())?;
-        list(f, &self.repaired)?;
-        if self.consumers_removed > 0 {
-            write!(
-                f,
-                "; removed {} idle journal consumers",
-                self.consumers_removed
-            )?;
-        }
-        Ok(())
+        list(f, &self.fetched_back)
     }
 }
 
 impl Inner {
+    async fn reconcile_one(self: &Arc<Self>, key: &SponsorKey, report: &mut ReconcileReport) -> Result<(), SyncError> {
+        let token = format!("{}.r", self.cfg.consumer);
+        match engine::reconcile_key(&*self.tiers, key, &token).await? {
+            Reconciled::Compared => report.checked += 1,
+            Reconciled::FetchedBack => {
+                report.checked += 1;
+                report.fetched_back.push(self.keys.name(key));
+            }
+            Reconciled::Skipped => {}
+        }
+        Ok(())
+    }
+
     pub(crate) async fn reconcile_pass(self: &Arc<Self>) -> Result<ReconcileReport, SyncError> {
         let _one_at_a_time = self.reconcile_lock.lock().await;
         let mut report = ReconcileReport::default();
-        self.reconcile_key(&SponsorKey::Sponsors, &mut report)
-            .await?;
-        let mut members = redis::cmd("SMEMBERS");
-        members.arg(self.keys.sponsors());
-        let ids: Vec<String> = self.local.query(&members).await.map_err(SyncError::Local)?;
-        let mut ids: Vec<u64> = ids.iter().filter_map(|id| id.parse().ok()).collect();
-        ids.sort_unstable();
-        for id in ids {
-            for key in [SponsorKey::UserDetails(id), SponsorKey::Mnodes(id)] {
-                self.reconcile_key(&key, &mut report).await?;
-            }
-        }
-        match self.prune_consumers().await {
-            Ok(n) => report.consumers_removed = n,
-            Err(e) => tracing::debug!(error = %e, "could not prune idle journal consumers"),
-        }
-        Ok(report)
-    }
-
-    async fn reconcile_key(
-        self: &Arc<Self>,
-        key: &SponsorKey,
-        report: &mut ReconcileReport,
-    ) -> Result<(), SyncError> {
-        let name = self.keys.name(key);
-        report.checked += 1;
-        match self.local_state(key, false).await? {
-            LocalState::NotSponsor => return Ok(()),
-            LocalState::Ready { .. } => {}
-            LocalState::SponsorsUnhydrated | LocalState::Unhydrated => {
-                if self.hydrate(key).await? == Hydrated::NotSponsor {
-                    return Ok(());
-                }
-                report.fetched_back.push(name.clone());
-            }
-        }
-        for _ in 0..3 {
-            let (local, remote) = tokio::join!(self.digest(&name, false), self.digest(&name, true));
-            let (local, remote) = (local?, remote?);
-            if local.same_content(&remote) {
-                return Ok(());
-            }
-            // Journal the key with a version above the remote's (durable even
-            // if the copy below fails), then copy it now.
-            match self.note(key, 0, remote.v + 1).await? {
-                Noted::Journaled(_) => {}
-                Noted::SponsorsUnhydrated | Noted::NotSponsor | Noted::OwnEvents => return Ok(()),
-            }
-            match self.local_state(key, true).await? {
-                LocalState::Ready {
-                    v,
-                    content: Some(content),
-                } if matches!(content.kind.as_str(), "set" | "hash" | "none") => {
-                    // `false`: a running worker applied the journaled copy first.
-                    let here = self.remote_apply_full(&name, v, &content).await?;
-                    tracing::info!(key = %name, v, here, "remote copy differed; replaced with the local one");
-                    report.repaired.push(name);
-                    return Ok(());
-                }
-                LocalState::Ready { .. } | LocalState::NotSponsor => return Ok(()),
-                LocalState::SponsorsUnhydrated | LocalState::Unhydrated => {
-                    self.hydrate(key).await?;
+        self.reconcile_one(&SponsorKey::Sponsors, &mut report).await?;
+        let mut cursor = 0;
+        loop {
+            let (next, items) = crate::tiers::Tiers::scan_local(&*self.tiers, &SponsorKey::Sponsors, cursor).await?;
+            for (id, _) in items {
+                let Some(id) = std::str::from_utf8(&id).ok().and_then(|s| s.parse::<u64>().ok()) else {
+                    continue;
+                };
+                for key in [SponsorKey::UserDetails(id), SponsorKey::Mnodes(id)] {
+                    self.reconcile_one(&key, &mut report).await?;
                 }
             }
-        }
-        Err(SyncError::protocol(
-            "reconcile",
-            format!("{name} kept losing its hydration while being repaired"),
-        ))
-    }
-
-    /// Removes consumers of the journal group that hold nothing and have been
-    /// idle for over an hour (every process start adds one).
-    async fn prune_consumers(&self) -> Result<usize, SyncError> {
-        let mut info = redis::cmd("XINFO");
-        info.arg("CONSUMERS").arg(JOURNAL).arg(JOURNAL_GROUP);
-        let reply: Value = self.local.query(&info).await.map_err(SyncError::Local)?;
-        let Value::Array(consumers) = reply else {
-            return Ok(0);
-        };
-        let mut removed = 0;
-        for consumer in consumers {
-            let fields = fields_of(consumer);
-            let get = |name: &str| {
-                fields
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            };
-            let (Some(Value::BulkString(who)), Some(Value::Int(pending)), Some(Value::Int(idle))) =
-                (get("name"), get("pending"), get("idle"))
-            else {
-                continue;
-            };
-            let who = String::from_utf8_lossy(&who).into_owned();
-            if pending == 0
-                && idle > Duration::from_secs(3600).as_millis() as i64
-                && who != self.cfg.consumer
-            {
-                let mut del = redis::cmd("XGROUP");
-                del.arg("DELCONSUMER")
-                    .arg(JOURNAL)
-                    .arg(JOURNAL_GROUP)
-                    .arg(&who);
-                self.local
-                    .query::<i64>(&del)
-                    .await
-                    .map_err(SyncError::Local)?;
-                removed += 1;
+            if next == 0 {
+                return Ok(report);
             }
+            cursor = next;
         }
-        Ok(removed)
     }
-}
-
-fn fields_of(v: Value) -> Vec<(String, Value)> {
-    let pairs: Vec<(Value, Value)> = match v {
-        Value::Array(items) => {
-            let mut it = items.into_iter();
-            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
-        }
-        Value::Map(pairs) => pairs,
-        _ => Vec::new(),
-    };
-    pairs
-        .into_iter()
-        .filter_map(|(k, v)| redis::from_redis_value::<String>(k).ok().map(|k| (k, v)))
-        .collect()
 }
 
 #[cfg(test)]
@@ -213,25 +99,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn summary_names_what_changed() {
+    fn summary_names_what_was_fetched_back() {
         let mut r = ReconcileReport {
             checked: 5,
             ..Default::default()
         };
         assert!(!r.changed());
-        assert_eq!(
-            r.to_string(),
-            "checked 5 sponsor keys; fetched back 0; repaired 0 on the remote"
-        );
-        r.repaired = vec!["user:1:mnodes".into(), "user_details:1".into()];
-        r.consumers_removed = 2;
-        assert!(r.changed());
-        assert_eq!(
-            r.to_string(),
-            "checked 5 sponsor keys; fetched back 0; repaired 2 on the remote (user:1:mnodes, user_details:1); \
-             removed 2 idle journal consumers"
-        );
+        assert_eq!(r.to_string(), "checked 5 sponsor keys; fetched back 0");
         r.fetched_back = (0..25).map(|i| format!("k{i}")).collect();
+        assert!(r.changed());
         assert!(r.to_string().contains("fetched back 25 (k0, k1,"));
         assert!(r.to_string().contains("… 5 more)"));
     }

@@ -1,48 +1,126 @@
-//! The journal consumer: reads `sync:journal` in the consumer group
-//! `mirror`, applies each key's entries on the remote, then acks and deletes
-//! them (so `XLEN` is the backlog). Nothing is acked before the remote has it.
-//!
-//! Cluster note: the journal is one Stream; under Redis Cluster it would be
-//! one Stream per hash-tagged slot group, each consumed the same way.
+//! The pushers: keys with pending changes wait in a queue (fed by this
+//! process's writes, by keyspace events of other processes' writes, and by a
+//! scan of `sync:p:*` at start, after every resubscription and periodically)
+//! and several pushers work on different keys at once, so one large or slow
+//! key never holds back the others (SPEC §6.13). A failed push puts its key
+//! back with a backoff; nothing is forgotten locally before the remote has it.
 
-use std::sync::atomic::Ordering;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::Value;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 
-use crate::config::{BATCH, BLOCK, CLAIM_IDLE};
-use crate::error::{is_nogroup, SyncError};
-use crate::keys::{SponsorKey, JOURNAL, JOURNAL_GROUP};
-use crate::local::LocalState;
-use crate::stream::{
-    decode, group_by_key, id_millis, parse_autoclaim, parse_read, plan, Entry, Plan,
-};
+use crate::config::backoff;
+use crate::engine;
+use crate::error::SyncError;
+use crate::keys::SponsorKey;
+use crate::door::FetchTask;
 use crate::Inner;
 
-/// What one [`crate::Sync::step`] did.
-#[derive(Clone, Debug, Default)]
-pub struct StepReport {
-    /// Entries taken over from consumers idle for more than 2 s.
-    pub claimed: usize,
-    /// Entries handled in this step.
-    pub read: usize,
-    /// Entries applied on the remote (or found already applied there), acked.
-    pub applied: usize,
-    /// Entries acked without a remote write: not a sponsor's key, malformed, deleted.
-    pub skipped: usize,
-    /// Entries left pending for a retry (remote down or failing).
-    pub retry: usize,
-    /// The first failure, when `retry > 0`.
-    pub error: Option<SyncError>,
+/// Keys pushed at the same time by one process.
+pub(crate) const PUSHERS: usize = 4;
+/// Period of the backstop scan for pending keys nobody announced.
+pub(crate) const SCAN_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct QueueState {
+    ready: VecDeque<SponsorKey>,
+    queued: HashSet<SponsorKey>,
+    busy: HashSet<SponsorKey>,
+    /// Keys whose push came in while they were being pushed.
+    again: HashSet<SponsorKey>,
+    /// Failed keys and when to retry them.
+    later: Vec<(Instant, SponsorKey, u32)>,
 }
 
-enum KeyOutcome {
-    Mirrored,
-    Skipped,
+#[derive(Default)]
+pub(crate) struct Queue {
+    state: std::sync::Mutex<QueueState>,
+    wake: Notify,
 }
 
-fn now_millis() -> u64 {
+impl Queue {
+    pub(crate) fn push(&self, key: SponsorKey) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.busy.contains(&key) {
+            st.again.insert(key);
+            return;
+        }
+        if st.queued.insert(key.clone()) {
+            st.ready.push_back(key);
+            drop(st);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Keys queued, being pushed or waiting for a retry.
+    pub(crate) fn len(&self) -> usize {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.queued.len() + st.busy.len() + st.later.len()
+    }
+
+    fn take(&self) -> Option<SponsorKey> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut i = 0;
+        while i < st.later.len() {
+            if st.later[i].0 <= now {
+                let (_, key, _) = st.later.swap_remove(i);
+                if st.queued.insert(key.clone()) {
+                    st.ready.push_back(key);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        let key = st.ready.pop_front()?;
+        st.queued.remove(&key);
+        st.busy.insert(key.clone());
+        Some(key)
+    }
+
+    fn next_retry(&self) -> Option<Instant> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.later.iter().map(|(at, _, _)| *at).min()
+    }
+
+    fn done(&self, key: &SponsorKey, failed: Option<u32>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.busy.remove(key);
+        let again = st.again.remove(key);
+        match failed {
+            Some(attempt) => {
+                st.later.retain(|(_, k, _)| k != key);
+                let at = Instant::now() + backoff(attempt, Duration::from_millis(50));
+                st.later.push((at, key.clone(), attempt));
+            }
+            None if again => {
+                if st.queued.insert(key.clone()) {
+                    st.ready.push_back(key.clone());
+                }
+            }
+            None => {}
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    fn attempts(&self, key: &SponsorKey) -> u32 {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.later.iter().find(|(_, k, _)| k == key).map(|(_, _, a)| *a).unwrap_or(0)
+    }
+}
+
+/// What [`crate::SyncStore::drain`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub keys: usize,
+    pub pushed: usize,
+}
+
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -50,206 +128,146 @@ fn now_millis() -> u64 {
 }
 
 impl Inner {
-    async fn ensure_group(&self) -> Result<(), SyncError> {
-        let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE")
-            .arg(JOURNAL)
-            .arg(JOURNAL_GROUP)
-            .arg("0")
-            .arg("MKSTREAM");
-        match self.local.query::<()>(&cmd).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Some("BUSYGROUP") || e.to_string().contains("BUSYGROUP") => {
-                Ok(())
+    /// Pushes one key (fetching it back first when it turns out lost and
+    /// must be compared). Errors leave its entries pending.
+    pub(crate) async fn push_one(self: &Arc<Self>, key: &SponsorKey) -> Result<usize, SyncError> {
+        let report = engine::push_key(&*self.tiers, key, &self.cfg.consumer).await?;
+        if report.needs_fetch {
+            self.fetch_task(key.clone()).await?;
+        }
+        if report.malformed > 0 {
+            self.metrics.error("malformed");
+            tracing::warn!(key = ?key, n = report.malformed, "malformed pending entries dropped");
+        }
+        if report.pushed > 0 {
+            self.metrics.applied.inc_by(report.pushed as u64);
+            let now_us = now_millis() * 1000;
+            for stamp in &report.stamps {
+                self.metrics
+                    .lag_seconds
+                    .observe(now_us.saturating_sub(*stamp) as f64 / 1e6);
             }
-            Err(e) => Err(SyncError::Local(e)),
         }
+        Ok(report.pushed)
     }
 
-    pub(crate) async fn step(self: &Arc<Self>) -> Result<StepReport, SyncError> {
-        if !self.group_ready.load(Ordering::Relaxed) {
-            self.ensure_group().await?;
-            self.group_ready.store(true, Ordering::Relaxed);
-        }
-        match self.step_once().await {
-            Err(SyncError::Local(e)) if is_nogroup(&e) => {
-                // The local Redis lost the journal (flush, restart): start over.
-                self.group_ready.store(false, Ordering::Relaxed);
-                self.ensure_group().await?;
-                self.group_ready.store(true, Ordering::Relaxed);
-                Ok(StepReport::default())
-            }
-            other => other,
-        }
-    }
-
-    async fn read_group(
-        &self,
-        id: &str,
-        block: bool,
-    ) -> Result<Vec<crate::stream::RawEntry>, SyncError> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(JOURNAL_GROUP)
-            .arg(&self.cfg.consumer)
-            .arg("COUNT")
-            .arg(BATCH);
-        if block {
-            cmd.arg("BLOCK").arg(BLOCK.as_millis() as u64);
-        }
-        cmd.arg("STREAMS").arg(JOURNAL).arg(id);
-        let conn = if block { &self.blocking } else { &self.local };
-        let reply: Value = conn.query(&cmd).await.map_err(SyncError::Local)?;
-        Ok(parse_read(&reply))
-    }
-
-    async fn step_once(self: &Arc<Self>) -> Result<StepReport, SyncError> {
-        let mut report = StepReport::default();
-        let cursor = self
-            .claim_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut claim = redis::cmd("XAUTOCLAIM");
-        claim
-            .arg(JOURNAL)
-            .arg(JOURNAL_GROUP)
-            .arg(&self.cfg.consumer)
-            .arg(CLAIM_IDLE.as_millis() as u64)
-            .arg(&cursor)
-            .arg("COUNT")
-            .arg(BATCH)
-            .arg("JUSTID");
-        let reply: Value = self.local.query(&claim).await.map_err(SyncError::Local)?;
-        let (next, claimed) = parse_autoclaim(&reply);
-        *self.claim_cursor.lock().unwrap_or_else(|e| e.into_inner()) = next;
-        report.claimed = claimed;
-
-        let mut raw = self.read_group("0", false).await?;
-        if raw.is_empty() {
-            raw = self.read_group(">", true).await?;
-        }
-        report.read = raw.len();
-        let mut ack: Vec<String> = Vec::new();
-        let mut entries = Vec::with_capacity(raw.len());
-        for r in &raw {
-            match decode(r) {
-                Some(e) => entries.push(e),
-                None => {
-                    if r.fields.is_some() {
-                        self.metrics.error("malformed");
-                        tracing::warn!(id = %r.id, "malformed journal entry dropped");
+    pub(crate) async fn push_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            let Some(key) = self.queue.take() else {
+                let retry = self.queue.next_retry();
+                let wait = async {
+                    match retry {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => tokio::time::sleep(crate::IDLE_WAIT).await,
                     }
-                    report.skipped += 1;
-                    ack.push(r.id.clone());
+                };
+                tokio::select! {
+                    _ = self.queue.wake.notified() => {}
+                    _ = wait => {}
+                    _ = stop.changed() => break,
+                }
+                continue;
+            };
+            let outcome = tokio::select! {
+                r = self.push_one(&key) => r,
+                _ = stop.changed() => {
+                    self.queue.done(&key, Some(1));
+                    break;
+                }
+            };
+            match outcome {
+                Ok(_) => self.queue.done(&key, None),
+                Err(e) => {
+                    let attempt = self.queue.attempts(&key) + 1;
+                    self.metrics.error(e.kind());
+                    if attempt == 1 || attempt.is_multiple_of(60) {
+                        tracing::warn!(error = %e, key = ?key, attempt, "pending changes could not be pushed; retrying");
+                    }
+                    self.queue.done(&key, Some(attempt));
                 }
             }
         }
-        let mut groups = group_by_key(entries).into_iter();
-        for (key, list) in groups.by_ref() {
-            match self.apply_key(&key, &list).await {
-                Ok(KeyOutcome::Mirrored) => {
-                    let now = now_millis();
-                    for e in &list {
-                        if let Some(ms) = id_millis(&e.id) {
-                            self.metrics
-                                .lag_seconds
-                                .observe(now.saturating_sub(ms) as f64 / 1000.0);
-                        }
-                    }
-                    self.metrics.applied.inc_by(list.len() as u64);
-                    report.applied += list.len();
-                    ack.extend(list.into_iter().map(|e| e.id));
+    }
+
+    /// Finds every key with pending changes in the local Redis (`SCAN`, in
+    /// steps of 1000) and queues it.
+    pub(crate) async fn scan_pending_keys(&self) -> Result<usize, SyncError> {
+        let mut cursor: u64 = 0;
+        let mut found = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", crate::keys::PENDING_PREFIX))
+                .arg("COUNT")
+                .arg(1000);
+            let (next, names): (u64, Vec<String>) = self.local.query(&scan).await.map_err(SyncError::Local)?;
+            for name in names {
+                if let Some(key) = self.keys.parse_pending(&name) {
+                    self.queue.push(key);
+                    found += 1;
                 }
-                Ok(KeyOutcome::Skipped) => {
-                    report.skipped += list.len();
-                    ack.extend(list.into_iter().map(|e| e.id));
+            }
+            if next == 0 {
+                return Ok(found);
+            }
+            cursor = next;
+        }
+    }
+
+    pub(crate) async fn scan_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut failures = 0;
+        loop {
+            let pause = match self.scan_pending_keys().await {
+                Ok(_) => {
+                    failures = 0;
+                    SCAN_EVERY
                 }
                 Err(e) => {
-                    self.metrics.error(e.kind());
-                    report.retry += list.len();
-                    let stop = e.is_remote_unavailable() || matches!(e, SyncError::Local(_));
-                    report.error.get_or_insert(e);
-                    if stop {
-                        break;
-                    }
+                    failures += 1;
+                    tracing::debug!(error = %e, "scan for pending keys failed");
+                    backoff(failures, Duration::from_millis(200))
                 }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => return,
             }
         }
-        report.retry += groups.map(|(_, list)| list.len()).sum::<usize>();
-        if !ack.is_empty() {
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .cmd("XACK")
-                .arg(JOURNAL)
-                .arg(JOURNAL_GROUP)
-                .arg(&ack)
-                .ignore()
-                .cmd("XDEL")
-                .arg(JOURNAL)
-                .arg(&ack)
-                .ignore();
-            self.local
-                .pipe::<()>(&pipe)
-                .await
-                .map_err(SyncError::Local)?;
-        }
-        Ok(report)
     }
 
-    /// Brings the remote copy of one key up to date with (at least) `entries`.
-    async fn apply_key(
-        self: &Arc<Self>,
-        key: &str,
-        entries: &[Entry],
-    ) -> Result<KeyOutcome, SyncError> {
-        let Some(sk) = self.keys.parse(key) else {
-            tracing::warn!(key, "journal entry for a key outside the layout dropped");
-            self.metrics.error("malformed");
-            return Ok(KeyOutcome::Skipped);
-        };
-        let last_v = entries.last().map(|e| e.v).unwrap_or(0);
-        let mut ops = match plan(entries) {
-            Plan::Ops { first_v, ops } => Some((first_v, ops)),
-            Plan::Full => None,
-        };
-        for _ in 0..6 {
-            match self.local_state(&sk, ops.is_none()).await? {
-                LocalState::SponsorsUnhydrated => self.fetch_task(SponsorKey::Sponsors).await?,
-                LocalState::Unhydrated => {
-                    self.fetch_task(sk.clone()).await?;
-                    ops = None;
+    pub(crate) async fn drain(self: &Arc<Self>, limit: Duration) -> Result<DrainReport, SyncError> {
+        let deadline = Instant::now() + limit;
+        let mut report = DrainReport::default();
+        self.scan_pending_keys().await?;
+        loop {
+            let Some(key) = self.queue.take() else {
+                if self.queue.len() == 0 {
+                    return Ok(report);
                 }
-                LocalState::NotSponsor => return Ok(KeyOutcome::Skipped),
-                LocalState::Ready { v, content } => match (&ops, content) {
-                    (Some((first_v, list)), _) => {
-                        // A local version below the entries' means the local
-                        // Redis restarted its history since: copy instead.
-                        if v < last_v {
-                            ops = None;
-                            continue;
-                        }
-                        match self.remote_apply_ops(key, *first_v, list).await? {
-                            crate::remote::OpsOutcome::NeedsFull => ops = None,
-                            _ => return Ok(KeyOutcome::Mirrored),
-                        }
-                    }
-                    (None, Some(content)) => {
-                        if !matches!(content.kind.as_str(), "set" | "hash" | "none") {
-                            tracing::warn!(key, kind = %content.kind, "sponsor key of an unexpected type is not mirrored");
-                            self.metrics.error("wrongtype");
-                            return Ok(KeyOutcome::Skipped);
-                        }
-                        self.remote_apply_full(key, v, &content).await?;
-                        return Ok(KeyOutcome::Mirrored);
-                    }
-                    (None, None) => return Err(SyncError::protocol("state", "snapshot missing")),
-                },
+                if Instant::now() > deadline {
+                    return Err(SyncError::protocol("drain", format!("{} keys still pending", self.queue.len())));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            match self.push_one(&key).await {
+                Ok(n) => {
+                    report.keys += 1;
+                    report.pushed += n;
+                    self.queue.done(&key, None);
+                }
+                Err(e) => {
+                    self.queue.done(&key, Some(1));
+                    return Err(e);
+                }
             }
         }
-        Err(SyncError::protocol(
-            "apply",
-            "the key kept losing its hydration",
-        ))
+    }
+
+    /// The running fetch-back of `key`, or a new one (as its own task, so a
+    /// request that gives up does not cancel it).
+    pub(crate) fn fetch_task(self: &Arc<Self>, key: SponsorKey) -> FetchTask {
+        crate::door::fetch_task(self, key)
     }
 }

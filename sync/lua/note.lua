@@ -1,0 +1,20 @@
+-- A keyspace event batch on a sponsor key: events our own scripts caused are
+-- matched off (meta field e); anything more is another program's change,
+-- which the worker mirrors by comparing the key with its remote copy.
+-- ARGV: count of change events, '1' when the key was evicted or expired.
+local key, meta, pending = KEYS[1], KEYS[2], KEYS[3]
+local count, lost = tonumber(ARGV[1]), ARGV[2] == '1'
+if lost then
+  redis.call('HDEL', meta, 'h')
+  return 2
+end
+local e = tonumber(redis.call('HGET', meta, 'e') or '0')
+if e >= count then
+  redis.call('HINCRBY', meta, 'e', -count)
+  return 0
+end
+redis.call('HDEL', meta, 'e')
+if redis.call('HGET', meta, 'h') ~= epoch() then return 0 end
+redis.call('HSET', meta, 'p', redis.call('EXISTS', key))
+redis.call('HSET', pending, '', fmt(next_stamp(meta)) .. ':dS')
+return 1

@@ -1,0 +1,43 @@
+-- Shared by every local script (prepended by sync/src/scripts.rs).
+-- Stamps are microseconds of the local Redis clock, strictly increasing per
+-- key (meta field s), formatted without exponent.
+local function fmt(n) return string.format('%.0f', n) end
+-- The identity of this Redis process: a restart (with an older snapshot, an
+-- empty dataset, or a promoted replica) changes it, so every key hydrated
+-- before counts as lost.
+local function epoch()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+end
+local function next_stamp(meta)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local last = tonumber(redis.call('HGET', meta, 's') or '0')
+  if now <= last then now = last + 1 end
+  redis.call('HSET', meta, 's', fmt(now))
+  return now
+end
+-- 'ok': the key holds everything acknowledged (hydrated in this epoch);
+-- 'lost': it must be fetched back before a read can be complete.
+-- A sponsor key that should exist (p=1) but does not: evicted when the
+-- policy can evict it (then lost), else deleted by another program, which
+-- is a removal: the key is empty and a diff marker mirrors the deletion.
+local function condition(key, meta, pending, evict)
+  local h, p, sp = unpack(redis.call('HMGET', meta, 'h', 'p', 'sp'))
+  if h ~= epoch() then return 'lost' end
+  if p == '1' and redis.call('EXISTS', key) == 0 then
+    if evict == '1' then
+      redis.call('HDEL', meta, 'h')
+      return 'lost'
+    end
+    redis.call('HSET', meta, 'p', '0')
+    if sp == '1' then redis.call('HSET', pending, '', fmt(next_stamp(meta)) .. ':dS') end
+  end
+  return 'ok'
+end
+local function in_fetch(meta)
+  local f = redis.call('HGET', meta, 'f')
+  if not f then return false end
+  local deadline = tonumber(string.match(f, ':(%d+)$') or '0')
+  local t = redis.call('TIME')
+  return deadline > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end

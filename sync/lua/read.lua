@@ -1,0 +1,17 @@
+-- Reads a key with its condition; the items only while the key is small
+-- (larger keys are read with SSCAN/HSCAN, so no call blocks the server).
+local key, meta, pending = KEYS[1], KEYS[2], KEYS[3]
+local sync_on, evict, limit, kind, owner = ARGV[1] == '1', ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local sp = redis.call('HGET', meta, 'sp')
+if owner == 's' then sp = '1' end
+local cond = 'ok'
+if sync_on then cond = condition(key, meta, pending, evict) end
+local n
+if kind == 'set' then n = redis.call('SCARD', key) else n = redis.call('HLEN', key) end
+local out = {cond, sp or '', n}
+if n <= limit then
+  local items
+  if kind == 'set' then items = redis.call('SMEMBERS', key) else items = redis.call('HGETALL', key) end
+  for _, x in ipairs(items) do out[#out + 1] = x end
+end
+return out

@@ -1,0 +1,78 @@
+-- An API change of one sponsor key: the change, its pending entry (what the
+-- remote still has to learn) and the key's meta, in one atomic step.
+local key, meta, pending, wlist = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local sync_on, evict, kind, op = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
+local ttl, quota_sponsor, quota_free = ARGV[5], ARGV[6], ARGV[7]
+local override, owner = ARGV[8], ARGV[9]
+local FIRST = 10
+
+local sp
+if owner == 's' then sp = '1'
+elseif override ~= '' then sp = override
+else sp = redis.call('HGET', meta, 'sp') end
+
+local cond = 'ok'
+if sync_on then cond = condition(key, meta, pending, evict) end
+
+local changed, events = 0, 0
+if kind == 'set' then
+  local member = ARGV[FIRST]
+  if op == 'a' then
+    if redis.call('SISMEMBER', key, member) == 0 then
+      local quota = tonumber(sp == '1' and quota_sponsor or quota_free)
+      if redis.call('SCARD', key) >= quota then return {-3, quota} end
+      redis.call('SADD', key, member)
+      changed, events = 1, 1
+    end
+  else
+    changed = redis.call('SREM', key, member)
+    if changed == 1 then
+      events = 1
+      if redis.call('EXISTS', key) == 0 then events = 2 end
+    end
+  end
+else
+  redis.call('HSET', key, unpack(ARGV, FIRST))
+  changed, events = 1, 1
+end
+
+if ttl ~= '0' and redis.call('EXISTS', key) == 1 then
+  if sp == '1' then
+    if redis.call('PERSIST', key) == 1 then events = events + 1 end
+    redis.call('PERSIST', meta)
+  elseif sp == '0' then
+    redis.call('EXPIRE', key, ttl)
+    events = events + 1
+  end
+end
+if sp ~= nil then redis.call('HSET', meta, 'sp', sp) end
+
+local stamp = ''
+if sync_on then
+  local s = next_stamp(meta)
+  stamp = fmt(s)
+  local origin = 'U'
+  if sp == '1' then origin = 'S' elseif sp == '0' then origin = 'N' end
+  -- A non-sponsor's additions are not persisted; their removals are (they
+  -- may still be in a former sponsor's remote copy).
+  if not (origin == 'N' and op == 'a') then
+    local fetching = in_fetch(meta)
+    local step = (kind == 'set') and 1 or 2
+    for i = FIRST, #ARGV, step do
+      local entry = stamp .. ':' .. op .. origin
+      if kind == 'hash' then entry = entry .. ':' .. ARGV[i + 1] end
+      redis.call('HSET', pending, ARGV[i], entry)
+      if fetching then redis.call('RPUSH', wlist, ARGV[i], entry) end
+    end
+  end
+  redis.call('HSET', meta, 'p', redis.call('EXISTS', key))
+  if events > 0 then redis.call('HINCRBY', meta, 'e', events) end
+  if sp == '0' and ttl ~= '0' then
+    -- The meta goes a second before the key: an expired key is then a loss
+    -- (fetched back at re-promotion), never taken for a deletion.
+    redis.call('EXPIRE', meta, math.max(1, tonumber(ttl) - 1))
+  end
+end
+local count = 0
+if kind == 'set' then count = redis.call('SCARD', key) end
+return {changed, sp or '', cond, count, stamp}

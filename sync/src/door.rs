@@ -1,0 +1,313 @@
+//! The door: every read and write of a sponsor key by the API goes through
+//! here. A write is one step on the local Redis and never waits for the
+//! remote (a lost key is written all the same: its entries win over the
+//! remote copy at the fetch-back, SPEC §6.9). A read of a lost key waits for
+//! its fetch-back at most `REMOTE_TIMEOUT_MS`, then answers what the local
+//! Redis holds with `complete: false`.
+
+use std::sync::Arc;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+
+use crate::engine::{self, Hydration};
+use crate::error::SyncError;
+use crate::keys::SponsorKey;
+use crate::tiers::{Change, Condition, ReadReply, Tiers, WriteReply};
+use crate::{Inner, SyncStore};
+
+/// Reads of up to this many members are one atomic script; larger sets are
+/// read with SSCAN so that no call blocks the local Redis (SPEC §6.14).
+const SMALL: usize = 2000;
+
+pub(crate) type FetchTask = Shared<BoxFuture<'static, Result<(), SyncError>>>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added { added: bool, count: u64, sponsor: bool },
+    QuotaExceeded { limit: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub changed: bool,
+    /// The change persists (the owner is a sponsor).
+    pub sponsor: bool,
+}
+
+/// A read of a set or hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Members {
+    /// Members (sorted bytewise) or field/value pairs.
+    pub items: Vec<(String, String)>,
+    pub sponsor: bool,
+    /// `false` when the key was lost locally and could not be fetched back
+    /// in time: `items` is then what the local Redis holds (SPEC §6.9).
+    pub complete: bool,
+}
+
+/// A sponsor status to record; `Keep` leaves it as it is (the GitHub check
+/// failed: never demote on a failure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusUpdate {
+    Sponsor,
+    NotSponsor,
+    Keep,
+}
+
+fn token(inner: &Inner) -> String {
+    format!("{}.{:08x}", inner.cfg.consumer, rand::random::<u32>())
+}
+
+/// The running hydration of `key` in this process, or a new one.
+pub(crate) fn fetch_task(inner: &Arc<Inner>, key: SponsorKey) -> FetchTask {
+    let name = inner.keys.name(&key);
+    let mut fetches = inner.fetches.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(task) = fetches.get(&name) {
+        return task.clone();
+    }
+    let worker = Arc::clone(inner);
+    let task_name = name.clone();
+    let handle = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let outcome = hydrate_until_done(&worker, &key).await;
+        if outcome.is_ok() {
+            worker.metrics.fetchbacks.inc();
+            worker.metrics.fetchback_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        worker.fetches.lock().unwrap_or_else(|e| e.into_inner()).remove(&task_name);
+        outcome
+    });
+    let task = async move {
+        handle
+            .await
+            .unwrap_or_else(|e| Err(SyncError::protocol("fetch back", format!("task failed: {e}"))))
+    }
+    .boxed()
+    .shared();
+    fetches.insert(name, task.clone());
+    task
+}
+
+async fn hydrate_until_done(inner: &Arc<Inner>, key: &SponsorKey) -> Result<(), SyncError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(crate::tiers::FETCH_LEASE_MS * 2);
+    loop {
+        match engine::hydrate(&*inner.tiers, key, &token(inner)).await? {
+            Hydration::Complete | Hydration::NotSponsor => return Ok(()),
+            // Another process holds the lease: wait for its swap (or its
+            // lease to run out, then take over).
+            Hydration::Busy => {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(SyncError::protocol("fetch back", "the key stayed busy"));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Hydrates `key` within `REMOTE_TIMEOUT_MS`; the fetch-back carries on
+    /// in the background after a timeout. Returns whether it completed.
+    async fn hydrate_bounded(self: &Arc<Self>, key: &SponsorKey) -> bool {
+        let limit = self.cfg.remote_timeout;
+        match tokio::time::timeout(limit, fetch_task(self, key.clone())).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(key = ?key, error = %e, "fetch-back failed; serving from the local Redis");
+                false
+            }
+            Err(_) => {
+                self.metrics.error("remote_unavailable");
+                false
+            }
+        }
+    }
+
+    /// The owner's sponsorship from the sponsors set (fetched back first when
+    /// lost, within the bound; else the local answer), recorded on `key`.
+    async fn resolve_sponsorship(self: &Arc<Self>, key: &SponsorKey) -> Result<bool, SyncError> {
+        let Some(uid) = key.user_id() else {
+            return Ok(true);
+        };
+        let sponsors = self.tiers.read(&SponsorKey::Sponsors, 0).await?;
+        let complete = sponsors.condition == Condition::Complete || self.hydrate_bounded(&SponsorKey::Sponsors).await;
+        let sponsor = self.tiers.is_member(&SponsorKey::Sponsors, &uid.to_string()).await?;
+        if complete {
+            self.tiers.set_status(key, sponsor, !sponsor).await?;
+        }
+        Ok(sponsor)
+    }
+
+    fn announce(self: &Arc<Self>, key: &SponsorKey) {
+        if self.remote.is_some() {
+            self.queue.push(key.clone());
+        }
+    }
+
+    async fn write(self: &Arc<Self>, change: Change<'_>) -> Result<WriteReply, SyncError> {
+        let reply = self.tiers.write(&change).await?;
+        if let WriteReply::Done { condition, sponsor, .. } = &reply {
+            self.announce(change.key);
+            if *condition == Condition::Lost && *sponsor != Some(false) {
+                // Fetch it back now rather than at the next read.
+                drop(fetch_task(self, change.key.clone()));
+            }
+        }
+        Ok(reply)
+    }
+
+    async fn read_all(self: &Arc<Self>, key: &SponsorKey) -> Result<Members, SyncError> {
+        let mut state: ReadReply = self.tiers.read(key, SMALL).await?;
+        if state.condition == Condition::Lost {
+            self.hydrate_bounded(key).await;
+            state = self.tiers.read(key, SMALL).await?;
+        }
+        let sponsor = match state.sponsor {
+            Some(s) => s,
+            None => self.resolve_sponsorship(key).await?,
+        };
+        let raw = match state.items {
+            Some(items) => items,
+            None => {
+                let mut out = Vec::new();
+                let mut cursor = 0;
+                loop {
+                    let (next, items) = self.tiers.scan_local(key, cursor).await?;
+                    out.extend(items);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+                out
+            }
+        };
+        let mut items: Vec<(String, String)> = raw
+            .into_iter()
+            .map(|(a, b)| {
+                (
+                    String::from_utf8_lossy(&a).into_owned(),
+                    String::from_utf8_lossy(&b).into_owned(),
+                )
+            })
+            .collect();
+        items.sort_unstable();
+        items.dedup();
+        Ok(Members {
+            items,
+            sponsor,
+            complete: state.condition == Condition::Complete,
+        })
+    }
+}
+
+impl SyncStore {
+    /// `POST /exclude`: adds a node id to `user:{id}:mnodes`.
+    pub async fn add_exclusion(&self, user_id: u64, node_id: &str) -> Result<AddOutcome, SyncError> {
+        let key = SponsorKey::Mnodes(user_id);
+        let change = Change {
+            key: &key,
+            add: true,
+            items: &[(node_id, "")],
+            status: None,
+        };
+        Ok(match self.inner.write(change).await? {
+            WriteReply::QuotaExceeded { limit } => AddOutcome::QuotaExceeded { limit },
+            WriteReply::Done { changed, sponsor, count, .. } => AddOutcome::Added {
+                added: changed,
+                count,
+                sponsor: match sponsor {
+                    Some(s) => s,
+                    None => self.inner.resolve_sponsorship(&key).await?,
+                },
+            },
+        })
+    }
+
+    /// `DELETE /exclusions/{id}`.
+    pub async fn remove_exclusion(&self, user_id: u64, node_id: &str) -> Result<WriteOutcome, SyncError> {
+        let key = SponsorKey::Mnodes(user_id);
+        let change = Change {
+            key: &key,
+            add: false,
+            items: &[(node_id, "")],
+            status: None,
+        };
+        match self.inner.write(change).await? {
+            WriteReply::Done { changed, sponsor, .. } => Ok(WriteOutcome {
+                changed,
+                sponsor: match sponsor {
+                    Some(s) => s,
+                    None => self.inner.resolve_sponsorship(&key).await?,
+                },
+            }),
+            WriteReply::QuotaExceeded { .. } => Err(SyncError::protocol("remove", "quota on a removal")),
+        }
+    }
+
+    /// `GET /exclusions`: the ids sorted bytewise.
+    pub async fn exclusions(&self, user_id: u64) -> Result<Members, SyncError> {
+        self.inner.read_all(&SponsorKey::Mnodes(user_id)).await
+    }
+
+    /// `user_details:{id}` fields (empty when absent).
+    pub async fn user_fields(&self, user_id: u64) -> Result<Members, SyncError> {
+        self.inner.read_all(&SponsorKey::UserDetails(user_id)).await
+    }
+
+    /// Whether the user is in `sponsors:{SPONSORABLE}` (fetched back first,
+    /// within the bound, when the local copy was lost).
+    pub async fn is_sponsor(&self, user_id: u64) -> Result<bool, SyncError> {
+        self.inner.resolve_sponsorship(&SponsorKey::Mnodes(user_id)).await
+    }
+
+    /// Records a sponsor status and the user's profile fields (updated, never
+    /// removed: SPEC §6.11). One step per key (each in its own slot): the
+    /// sponsors set, the preferences' status, then the profile. Returns
+    /// (was sponsor, is sponsor).
+    pub async fn set_sponsor(
+        &self,
+        user_id: u64,
+        status: StatusUpdate,
+        fields: &[(&str, String)],
+    ) -> Result<(bool, bool), SyncError> {
+        let inner = &self.inner;
+        let was = self.is_sponsor(user_id).await?;
+        let now = match status {
+            StatusUpdate::Sponsor => true,
+            StatusUpdate::NotSponsor => false,
+            StatusUpdate::Keep => was,
+        };
+        let id = user_id.to_string();
+        if status != StatusUpdate::Keep {
+            inner
+                .write(Change {
+                    key: &SponsorKey::Sponsors,
+                    add: now,
+                    items: &[(id.as_str(), "")],
+                    status: None,
+                })
+                .await?;
+        }
+        let mnodes = SponsorKey::Mnodes(user_id);
+        let details = SponsorKey::UserDetails(user_id);
+        for key in [&mnodes, &details] {
+            let before = inner.tiers.set_status(key, now, false).await?;
+            if now && before != Some(true) && inner.remote.is_some() {
+                // A returning sponsor's kept remote copy comes back now.
+                drop(fetch_task(inner, key.clone()));
+            }
+        }
+        let mut items: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
+        items.push(("sponsor", if now { "1" } else { "0" }));
+        inner
+            .write(Change {
+                key: &details,
+                add: true,
+                items: &items,
+                status: Some(now),
+            })
+            .await?;
+        Ok((was, now))
+    }
+}

@@ -1,0 +1,502 @@
+//! The atomic steps of replication, as one trait: the engine (`engine.rs`)
+//! is written against it, the worker and the API run it on the two Redis
+//! servers ([`RedisTiers`]), and the simulation runs the same engine on the
+//! same Redis servers with its own scheduling and faults between any two
+//! steps (`sync/tests/worker/sim.rs`).
+//!
+//! Every local step is one Lua script from `sync/lua/` (or one plain
+//! command) touching the keys of one hash slot only: the public key and its
+//! `sync:*:{key}` companions, which hash like the key itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use redis::{Script, Value};
+
+use crate::conn::Conn;
+use crate::core::{Push, Stamp};
+use crate::error::SyncError;
+use crate::keys::{Keys, SponsorKey};
+
+/// A change the API makes to one sponsor key.
+#[derive(Clone, Debug)]
+pub struct Change<'a> {
+    pub key: &'a SponsorKey,
+    /// `true`: add members / set fields; `false`: remove members.
+    pub add: bool,
+    /// Set members (one), or hash field/value pairs.
+    pub items: &'a [(&'a str, &'a str)],
+    /// The owner's sponsorship to record with the change (a status change),
+    /// instead of the one in the key's meta.
+    pub status: Option<bool>,
+}
+
+/// How a key stands locally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// Holds everything acknowledged: reads are complete.
+    Complete,
+    /// Lost (flush, eviction, expiry, restart, rewind): fetch back first.
+    Lost,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteReply {
+    Done {
+        changed: bool,
+        /// The owner's sponsorship as the key's meta knows it (`None`: lost).
+        sponsor: Option<bool>,
+        condition: Condition,
+        /// Members after the change (sets).
+        count: u64,
+    },
+    QuotaExceeded { limit: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadReply {
+    pub condition: Condition,
+    pub sponsor: Option<bool>,
+    pub len: u64,
+    /// Members (empty values) or field/value pairs; `None` when the key is
+    /// larger than the limit (read it with [`Tiers::scan_local`]).
+    pub items: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiffStart {
+    /// Not complete locally: it must be fetched back instead.
+    NotComplete,
+    /// The owner is not a sponsor: nothing to compare.
+    NotSponsor,
+    Ready { stamp: Stamp, marker: Option<Vec<u8>> },
+}
+
+/// Items of a scan: members with empty values, or field/value pairs.
+pub type Items = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The steps. Each is atomic on its server; between two of them anything may
+/// happen (another step, a crash, a flush, an outage).
+#[expect(async_fn_in_trait, reason = "used generically inside the crate and its tests only")]
+pub trait Tiers {
+    async fn write(&self, change: &Change<'_>) -> Result<WriteReply, SyncError>;
+    async fn read(&self, key: &SponsorKey, limit: usize) -> Result<ReadReply, SyncError>;
+    async fn scan_local(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
+    async fn is_member(&self, key: &SponsorKey, member: &str) -> Result<bool, SyncError>;
+    async fn scan_pending(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
+    /// Forgets pending entries where they are still the ones given.
+    async fn forget(&self, key: &SponsorKey, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError>;
+    /// Records the owner's sponsorship on the key; returns the one before.
+    async fn set_status(&self, key: &SponsorKey, sponsor: bool, settle: bool) -> Result<Option<bool>, SyncError>;
+    /// `None`: another fetch holds the lease; `Some(Some(stamp))`: push the
+    /// local members as additions with `stamp` first (a promotion).
+    async fn begin_fetch(&self, key: &SponsorKey, token: &str) -> Result<Option<Option<Stamp>>, SyncError>;
+    async fn stage(&self, key: &SponsorKey, token: &str, items: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError>;
+    async fn finish_fetch(&self, key: &SponsorKey, token: &str, remote_stamp: Stamp) -> Result<bool, SyncError>;
+    async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError>;
+    async fn remote_apply(&self, key: &SponsorKey, entries: &[(Vec<u8>, Push, Stamp, Vec<u8>)]) -> Result<Stamp, SyncError>;
+    async fn remote_scan(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
+    async fn remote_stamp(&self, key: &SponsorKey) -> Result<Stamp, SyncError>;
+}
+
+fn lua(body: &str) -> Script {
+    Script::new(&format!("{}\n{body}", include_str!("../lua/prelude.lua")))
+}
+
+pub(crate) struct Scripts {
+    write: Script,
+    read: Script,
+    set_status: Script,
+    gc: Script,
+    begin_fetch: Script,
+    finish_fetch: Script,
+    begin_diff: Script,
+    pub(crate) note: Script,
+    remote_apply: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            write: lua(include_str!("../lua/write.lua")),
+            read: lua(include_str!("../lua/read.lua")),
+            set_status: lua(include_str!("../lua/set_status.lua")),
+            gc: Script::new(include_str!("../lua/gc.lua")),
+            begin_fetch: lua(include_str!("../lua/begin_fetch.lua")),
+            finish_fetch: lua(include_str!("../lua/finish_fetch.lua")),
+            begin_diff: lua(include_str!("../lua/begin_diff.lua")),
+            note: lua(include_str!("../lua/note.lua")),
+            remote_apply: Script::new(include_str!("../lua/remote_apply.lua")),
+        }
+    }
+}
+
+/// Settings the steps run with.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteSettings {
+    pub quota_sponsor: u64,
+    pub quota_free: u64,
+    /// TTL of a non-sponsor's `user:{id}:mnodes`.
+    pub ttl_secs: u64,
+}
+
+/// Fetch-back lease: another process may take over a fetch after this long.
+pub(crate) const FETCH_LEASE_MS: u64 = 10_000;
+/// Members per SSCAN/HSCAN and per staged or pushed chunk.
+pub(crate) const SCAN_COUNT: usize = 1000;
+
+/// The steps on real Redis servers.
+pub struct RedisTiers {
+    pub(crate) keys: Keys,
+    pub(crate) local: Arc<Conn>,
+    /// `None`: sync off (no remote configured): nothing is pending, every key complete.
+    pub(crate) remote: Option<Arc<Conn>>,
+    pub(crate) remote_addr: String,
+    pub(crate) scripts: Scripts,
+    pub(crate) settings: WriteSettings,
+    /// The local `maxmemory-policy` can evict keys without a TTL (`allkeys-*`),
+    /// or it is unknown (CONFIG refused): an absent key that should exist is
+    /// then a loss, else another program's deletion.
+    pub(crate) evicting: Arc<AtomicBool>,
+}
+
+fn flag(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+fn kind(key: &SponsorKey) -> &'static str {
+    match key {
+        SponsorKey::UserDetails(_) => "hash",
+        _ => "set",
+    }
+}
+
+fn owner(key: &SponsorKey) -> &'static str {
+    match key {
+        SponsorKey::Sponsors => "s",
+        _ => "u",
+    }
+}
+
+fn text(v: &Value, place: &'static str) -> Result<String, SyncError> {
+    redis::from_redis_value_ref::<String>(v).map_err(|e| SyncError::protocol(place, e.to_string()))
+}
+
+fn int(v: &Value, place: &'static str) -> Result<i64, SyncError> {
+    redis::from_redis_value_ref::<i64>(v).map_err(|e| SyncError::protocol(place, e.to_string()))
+}
+
+fn sponsor_of(s: &str) -> Option<bool> {
+    match s {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn condition(s: &str) -> Condition {
+    if s == "ok" {
+        Condition::Complete
+    } else {
+        Condition::Lost
+    }
+}
+
+fn pairs(items: Vec<Vec<u8>>, hash: bool) -> Items {
+    if hash {
+        let mut it = items.into_iter();
+        std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+    } else {
+        items.into_iter().map(|m| (m, Vec::new())).collect()
+    }
+}
+
+impl RedisTiers {
+    pub(crate) fn new(
+        keys: Keys,
+        local: Arc<Conn>,
+        remote: Option<(Arc<Conn>, String)>,
+        settings: WriteSettings,
+        evicting: Arc<AtomicBool>,
+    ) -> Self {
+        let (remote, remote_addr) = match remote {
+            Some((c, a)) => (Some(c), a),
+            None => (None, String::new()),
+        };
+        Self {
+            keys,
+            local,
+            remote,
+            remote_addr,
+            scripts: Scripts::new(),
+            settings,
+            evicting,
+        }
+    }
+
+    fn sync_on(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    fn evict(&self) -> &'static str {
+        flag(self.evicting.load(Ordering::Relaxed))
+    }
+
+    fn ttl(&self, key: &SponsorKey) -> u64 {
+        match key {
+            SponsorKey::Mnodes(_) => self.settings.ttl_secs.max(1),
+            _ => 0,
+        }
+    }
+
+    fn remote(&self) -> Result<&Conn, SyncError> {
+        self.remote
+            .as_deref()
+            .ok_or_else(|| SyncError::Config("no remote redis configured".into()))
+    }
+
+    fn remote_err(&self, source: redis::RedisError) -> SyncError {
+        SyncError::Remote {
+            addr: self.remote_addr.clone(),
+            source,
+        }
+    }
+
+    async fn scan(conn: &Conn, key: &str, hash: bool, cursor: u64) -> redis::RedisResult<(u64, Items)> {
+        let mut cmd = redis::cmd(if hash { "HSCAN" } else { "SSCAN" });
+        cmd.arg(key).arg(cursor).arg("COUNT").arg(SCAN_COUNT);
+        let (next, items): (u64, Vec<Vec<u8>>) = conn.query(&cmd).await?;
+        Ok((next, pairs(items, hash)))
+    }
+}
+
+impl Tiers for RedisTiers {
+    async fn write(&self, change: &Change<'_>) -> Result<WriteReply, SyncError> {
+        let name = self.keys.name(change.key);
+        let mut inv = self.scripts.write.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name))
+            .key(self.keys.wlist(&name))
+            .arg(flag(self.sync_on()))
+            .arg(self.evict())
+            .arg(kind(change.key))
+            .arg(if change.add { "a" } else { "r" })
+            .arg(self.ttl(change.key))
+            .arg(self.settings.quota_sponsor)
+            .arg(self.settings.quota_free)
+            .arg(change.status.map(flag).unwrap_or(""))
+            .arg(owner(change.key));
+        let hash = matches!(change.key, SponsorKey::UserDetails(_));
+        for (field, value) in change.items {
+            inv.arg(*field);
+            if hash {
+                inv.arg(*value);
+            }
+        }
+        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let code = int(reply.first().unwrap_or(&Value::Nil), "write")?;
+        if code == -3 {
+            let limit = int(reply.get(1).unwrap_or(&Value::Nil), "write")?.max(0) as u64;
+            return Ok(WriteReply::QuotaExceeded { limit });
+        }
+        let [_, sp, cond, count, _stamp] = reply.as_slice() else {
+            return Err(SyncError::protocol("write", "short reply"));
+        };
+        Ok(WriteReply::Done {
+            changed: code == 1,
+            sponsor: sponsor_of(&text(sp, "write")?),
+            condition: condition(&text(cond, "write")?),
+            count: int(count, "write")?.max(0) as u64,
+        })
+    }
+
+    async fn read(&self, key: &SponsorKey, limit: usize) -> Result<ReadReply, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.read.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name))
+            .arg(flag(self.sync_on()))
+            .arg(self.evict())
+            .arg(limit)
+            .arg(kind(key))
+            .arg(owner(key));
+        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let mut it = reply.into_iter();
+        let (Some(cond), Some(sp), Some(len)) = (it.next(), it.next(), it.next()) else {
+            return Err(SyncError::protocol("read", "short reply"));
+        };
+        let len = int(&len, "read")?.max(0) as u64;
+        let items = if len as usize <= limit {
+            let raw = it
+                .map(|v| redis::from_redis_value::<Vec<u8>>(v).map_err(|e| SyncError::protocol("read", e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(pairs(raw, kind(key) == "hash"))
+        } else {
+            None
+        };
+        Ok(ReadReply {
+            condition: condition(&text(&cond, "read")?),
+            sponsor: sponsor_of(&text(&sp, "read")?),
+            len,
+            items,
+        })
+    }
+
+    async fn scan_local(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError> {
+        Self::scan(&self.local, &self.keys.name(key), kind(key) == "hash", cursor)
+            .await
+            .map_err(SyncError::Local)
+    }
+
+    async fn is_member(&self, key: &SponsorKey, member: &str) -> Result<bool, SyncError> {
+        let mut cmd = redis::cmd("SISMEMBER");
+        cmd.arg(self.keys.name(key)).arg(member);
+        self.local.query(&cmd).await.map_err(SyncError::Local)
+    }
+
+    async fn scan_pending(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError> {
+        Self::scan(&self.local, &self.keys.pending(&self.keys.name(key)), true, cursor)
+            .await
+            .map_err(SyncError::Local)
+    }
+
+    async fn forget(&self, key: &SponsorKey, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.scripts.gc.prepare_invoke();
+        inv.key(self.keys.pending(&self.keys.name(key)));
+        for (f, e) in entries {
+            inv.arg(f.as_slice()).arg(e.as_slice());
+        }
+        self.local.invoke::<i64>(&inv).await.map_err(SyncError::Local)?;
+        Ok(())
+    }
+
+    async fn set_status(&self, key: &SponsorKey, sponsor: bool, settle: bool) -> Result<Option<bool>, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.set_status.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name))
+            .arg(flag(self.sync_on()))
+            .arg(flag(sponsor))
+            .arg(flag(settle))
+            .arg(self.ttl(key));
+        let was: String = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        Ok(sponsor_of(&was))
+    }
+
+    async fn begin_fetch(&self, key: &SponsorKey, token: &str) -> Result<Option<Option<Stamp>>, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.begin_fetch.prepare_invoke();
+        inv.key(self.keys.meta(&name))
+            .key(self.keys.wlist(&name))
+            .arg(token)
+            .arg(FETCH_LEASE_MS);
+        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        if int(reply.first().unwrap_or(&Value::Nil), "begin fetch")? != 1 {
+            return Ok(None);
+        }
+        let union = text(reply.get(1).unwrap_or(&Value::Nil), "begin fetch")?;
+        Ok(Some(union.parse().ok()))
+    }
+
+    async fn stage(&self, key: &SponsorKey, token: &str, items: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let staging = self.keys.staging(&self.keys.name(key), token);
+        let hash = kind(key) == "hash";
+        let mut cmd = redis::cmd(if hash { "HSET" } else { "SADD" });
+        cmd.arg(&staging);
+        for (f, v) in items {
+            cmd.arg(f.as_slice());
+            if hash {
+                cmd.arg(v.as_slice());
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&staging)
+            .arg(FETCH_LEASE_MS * 2)
+            .ignore();
+        self.local.pipe::<()>(&pipe).await.map_err(SyncError::Local)
+    }
+
+    async fn finish_fetch(&self, key: &SponsorKey, token: &str, remote_stamp: Stamp) -> Result<bool, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.finish_fetch.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.staging(&name, token))
+            .key(self.keys.wlist(&name))
+            .arg(token)
+            .arg(kind(key))
+            .arg(remote_stamp);
+        let done: i64 = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        Ok(done == 1)
+    }
+
+    async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.begin_diff.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name))
+            .arg(self.evict())
+            .arg(owner(key));
+        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        match int(reply.first().unwrap_or(&Value::Nil), "begin diff")? {
+            1 => {
+                let stamp = text(reply.get(1).unwrap_or(&Value::Nil), "begin diff")?
+                    .parse()
+                    .map_err(|_| SyncError::protocol("begin diff", "stamp"))?;
+                let marker = text(reply.get(2).unwrap_or(&Value::Nil), "begin diff")?;
+                Ok(DiffStart::Ready {
+                    stamp,
+                    marker: (!marker.is_empty()).then(|| marker.into_bytes()),
+                })
+            }
+            -1 => Ok(DiffStart::NotSponsor),
+            _ => Ok(DiffStart::NotComplete),
+        }
+    }
+
+    async fn remote_apply(&self, key: &SponsorKey, entries: &[(Vec<u8>, Push, Stamp, Vec<u8>)]) -> Result<Stamp, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.remote_apply.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.stamps(&name))
+            .key(self.keys.meta(&name))
+            .arg(kind(key));
+        for (field, how, stamp, value) in entries {
+            inv.arg(field.as_slice()).arg(how.code()).arg(*stamp).arg(value.as_slice());
+        }
+        let reply: Vec<Value> = self.remote()?.invoke(&inv).await.map_err(|e| self.remote_err(e))?;
+        text(reply.get(1).unwrap_or(&Value::Nil), "remote apply")?
+            .parse()
+            .map_err(|_| SyncError::protocol("remote apply", "stamp"))
+    }
+
+    async fn remote_scan(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError> {
+        Self::scan(self.remote()?, &self.keys.name(key), kind(key) == "hash", cursor)
+            .await
+            .map_err(|e| self.remote_err(e))
+    }
+
+    async fn remote_stamp(&self, key: &SponsorKey) -> Result<Stamp, SyncError> {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(self.keys.meta(&self.keys.name(key))).arg("s");
+        let s: Option<String> = self.remote()?.query(&cmd).await.map_err(|e| self.remote_err(e))?;
+        Ok(s.and_then(|s| s.parse().ok()).unwrap_or(0))
+    }
+}
