@@ -105,7 +105,7 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
     let (status, body) = alice.get(&app, "/exclusions").await;
     assert_eq!(
         (status, body),
-        (200, json!({"ids": ["a", "b", "c"], "persistent": true}))
+        (200, json!({"ids": ["a", "b", "c"], "persistent": true, "complete": true}))
     );
     assert_eq!(
         members(&mut app.local_conn(), "user:1001:mnodes"),
@@ -115,7 +115,7 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
     // Lost again: this time another program reads it first (key-miss event).
     let _: () = redis::cmd("DEL")
         .arg("user:1001:mnodes")
-        .arg("sync:meta:user:1001:mnodes")
+        .arg("sync:m:{user:1001:mnodes}")
         .query(&mut app.local_conn())
         .unwrap();
     let mut reader = app.local_conn();
@@ -221,7 +221,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
     // Even a read that must fetch back (the local Redis lost the key) answers
     // within the remote timeout, from what the local Redis has.
     let _: () = redis::cmd("DEL")
-        .arg("sync:meta:user:1001:mnodes")
+        .arg("sync:m:{user:1001:mnodes}")
         .query(&mut app.local_conn())
         .unwrap();
     let started = Instant::now();
@@ -313,7 +313,7 @@ async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
         .set_sponsorship("bob", "acme-org", Some(FixtureSponsorship::monthly(500)));
     let bob = app.sign_in("bob").await;
     let (_, body) = bob.get(&app, "/exclusions").await;
-    assert_eq!(body, json!({"ids": ["x", "y"], "persistent": true}));
+    assert_eq!(body, json!({"ids": ["x", "y"], "persistent": true, "complete": true}));
 }
 
 /// A `sponsorgate sync` child process, killed when dropped.
@@ -386,6 +386,10 @@ async fn sync_reconcile_repairs_a_divergence_made_by_hand() {
     let alice = app.sign_in("alice").await;
     exclude(&app, &alice, "a").await;
     exclude(&app, &alice, "b").await;
+    // Both keys read once, so they are known complete locally (a key never
+    // read since the local Redis started counts as lost and is fetched back).
+    alice.get(&app, "/exclusions").await;
+    alice.get(&app, "/me").await;
     let mut remote = app.remote_conn();
     let _: () = remote.sadd("user:1001:mnodes", "stray").unwrap();
     let _: () = remote

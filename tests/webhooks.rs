@@ -287,7 +287,7 @@ async fn created_promotes_and_the_session_sees_it_on_the_next_request() {
         ("1", "10")
     );
     let (_, list) = bob.get(&app, "/exclusions").await;
-    assert_eq!(list, json!({"ids": ["MDQ6VXNlcjE="], "persistent": true}));
+    assert_eq!(list, json!({"ids": ["MDQ6VXNlcjE="], "persistent": true, "complete": true}));
 }
 
 #[tokio::test]

@@ -41,3 +41,39 @@ local function in_fetch(meta)
   local t = redis.call('TIME')
   return deadline > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Records the owner's sponsorship on one of their keys (meta field sp),
+-- with the TTL that goes with it; returns the one before. A promotion has
+-- the key fetched back (the remote copy kept from an earlier sponsorship);
+-- when the key is complete locally, its members are first pushed as
+-- additions (h = 'u' .. epoch) so that additions made meanwhile persist.
+-- settle: a non-sponsor's key is complete as it stands (nothing remote).
+local function apply_status(key, meta, pending, sync_on, status, settle, ttl)
+  local was = redis.call('HGET', meta, 'sp')
+  redis.call('HSET', meta, 'sp', status)
+  if status == '1' then
+    redis.call('PERSIST', meta)
+    if ttl ~= '0' and redis.call('PERSIST', key) == 1 then redis.call('HINCRBY', meta, 'e', 1) end
+    if sync_on and was == '0' then
+      local h = redis.call('HGET', meta, 'h')
+      if h == epoch() and redis.call('EXISTS', key) == 1 then
+        redis.call('HSET', meta, 'h', 'u' .. h)
+      else
+        redis.call('HDEL', meta, 'h')
+      end
+    end
+  else
+    if ttl ~= '0' then
+      if redis.call('EXISTS', key) == 1 then
+        redis.call('EXPIRE', key, ttl)
+        redis.call('HINCRBY', meta, 'e', 1)
+      end
+      -- The meta goes a second before the key: an expired key is then a
+      -- loss (fetched back at re-promotion), never taken for a deletion.
+      redis.call('EXPIRE', meta, math.max(1, tonumber(ttl) - 1))
+    end
+    if settle and sync_on then
+      redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key))
+    end
+  end
+  return was
+end

@@ -2,10 +2,20 @@
 -- (larger keys are read with SSCAN/HSCAN, so no call blocks the server).
 local key, meta, pending = KEYS[1], KEYS[2], KEYS[3]
 local sync_on, evict, limit, kind, owner = ARGV[1] == '1', ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local override, ttl = ARGV[6], ARGV[7]
 local sp = redis.call('HGET', meta, 'sp')
-if owner == 's' then sp = '1' end
+if owner == 's' then sp = '1'
+elseif override ~= '' and override ~= sp then
+  apply_status(key, meta, pending, sync_on, override, false, ttl)
+  sp = override
+end
 local cond = 'ok'
 if sync_on then cond = condition(key, meta, pending, evict) end
+-- A non-sponsor's key has no remote copy to wait for: complete as it stands.
+if sync_on and cond == 'lost' and sp == '0' then
+  redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key))
+  cond = 'ok'
+end
 local n
 if kind == 'set' then n = redis.call('SCARD', key) else n = redis.call('HLEN', key) end
 local out = {cond, sp or '', n}

@@ -6,13 +6,26 @@ local ttl, quota_sponsor, quota_free = ARGV[5], ARGV[6], ARGV[7]
 local override, owner = ARGV[8], ARGV[9]
 local FIRST = 10
 
+-- override: the owner's sponsorship as the sponsors set says now (the
+-- caller read it; it lives in another slot), '' when it could not be known:
+-- then the key's own record decides, so a failure never demotes.
 local sp
 if owner == 's' then sp = '1'
-elseif override ~= '' then sp = override
-else sp = redis.call('HGET', meta, 'sp') end
+else
+  sp = redis.call('HGET', meta, 'sp')
+  if override ~= '' and override ~= sp then
+    apply_status(key, meta, pending, sync_on, override, false, ttl)
+    sp = override
+  end
+end
 
 local cond = 'ok'
 if sync_on then cond = condition(key, meta, pending, evict) end
+-- A non-sponsor's key has no remote copy to wait for: complete as it stands.
+if sync_on and cond == 'lost' and sp == '0' then
+  redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key))
+  cond = 'ok'
+end
 
 local changed, events = 0, 0
 if kind == 'set' then
@@ -45,7 +58,6 @@ if ttl ~= '0' and redis.call('EXISTS', key) == 1 then
     events = events + 1
   end
 end
-if sp ~= nil then redis.call('HSET', meta, 'sp', sp) end
 
 local stamp = ''
 if sync_on then
@@ -68,8 +80,6 @@ if sync_on then
   redis.call('HSET', meta, 'p', redis.call('EXISTS', key))
   if events > 0 then redis.call('HINCRBY', meta, 'e', events) end
   if sp == '0' and ttl ~= '0' then
-    -- The meta goes a second before the key: an expired key is then a loss
-    -- (fetched back at re-promotion), never taken for a deletion.
     redis.call('EXPIRE', meta, math.max(1, tonumber(ttl) - 1))
   end
 end

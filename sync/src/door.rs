@@ -123,19 +123,24 @@ impl Inner {
         }
     }
 
-    /// The owner's sponsorship from the sponsors set (fetched back first when
-    /// lost, within the bound; else the local answer), recorded on `key`.
-    async fn resolve_sponsorship(self: &Arc<Self>, key: &SponsorKey) -> Result<bool, SyncError> {
+    /// The owner's sponsorship as the sponsors set says now (fetched back
+    /// first when lost, within the bound); `None` when it cannot be known:
+    /// the key's own record then decides, so a failure never demotes.
+    async fn status_of(self: &Arc<Self>, key: &SponsorKey) -> Result<Option<bool>, SyncError> {
         let Some(uid) = key.user_id() else {
-            return Ok(true);
+            return Ok(Some(true));
         };
-        let sponsors = self.tiers.read(&SponsorKey::Sponsors, 0).await?;
-        let complete = sponsors.condition == Condition::Complete || self.hydrate_bounded(&SponsorKey::Sponsors).await;
-        let sponsor = self.tiers.is_member(&SponsorKey::Sponsors, &uid.to_string()).await?;
-        if complete {
-            self.tiers.set_status(key, sponsor, !sponsor).await?;
+        let (condition, member) = self.tiers.sponsor_check(uid).await?;
+        if condition == Condition::Complete {
+            return Ok(Some(member));
         }
-        Ok(sponsor)
+        if self.hydrate_bounded(&SponsorKey::Sponsors).await {
+            let (condition, member) = self.tiers.sponsor_check(uid).await?;
+            if condition == Condition::Complete {
+                return Ok(Some(member));
+            }
+        }
+        Ok(None)
     }
 
     fn announce(self: &Arc<Self>, key: &SponsorKey) {
@@ -144,7 +149,10 @@ impl Inner {
         }
     }
 
-    async fn write(self: &Arc<Self>, change: Change<'_>) -> Result<WriteReply, SyncError> {
+    async fn write(self: &Arc<Self>, mut change: Change<'_>) -> Result<WriteReply, SyncError> {
+        if change.status.is_none() {
+            change.status = self.status_of(change.key).await?;
+        }
         let reply = self.tiers.write(&change).await?;
         if let WriteReply::Done { condition, sponsor, .. } = &reply {
             self.announce(change.key);
@@ -157,15 +165,13 @@ impl Inner {
     }
 
     async fn read_all(self: &Arc<Self>, key: &SponsorKey) -> Result<Members, SyncError> {
-        let mut state: ReadReply = self.tiers.read(key, SMALL).await?;
+        let status = self.status_of(key).await?;
+        let mut state: ReadReply = self.tiers.read(key, SMALL, status).await?;
         if state.condition == Condition::Lost {
             self.hydrate_bounded(key).await;
-            state = self.tiers.read(key, SMALL).await?;
+            state = self.tiers.read(key, SMALL, None).await?;
         }
-        let sponsor = match state.sponsor {
-            Some(s) => s,
-            None => self.resolve_sponsorship(key).await?,
-        };
+        let sponsor = state.sponsor.unwrap_or(false);
         let raw = match state.items {
             Some(items) => items,
             None => {
@@ -216,10 +222,7 @@ impl SyncStore {
             WriteReply::Done { changed, sponsor, count, .. } => AddOutcome::Added {
                 added: changed,
                 count,
-                sponsor: match sponsor {
-                    Some(s) => s,
-                    None => self.inner.resolve_sponsorship(&key).await?,
-                },
+                sponsor: sponsor.unwrap_or(false),
             },
         })
     }
@@ -236,10 +239,7 @@ impl SyncStore {
         match self.inner.write(change).await? {
             WriteReply::Done { changed, sponsor, .. } => Ok(WriteOutcome {
                 changed,
-                sponsor: match sponsor {
-                    Some(s) => s,
-                    None => self.inner.resolve_sponsorship(&key).await?,
-                },
+                sponsor: sponsor.unwrap_or(false),
             }),
             WriteReply::QuotaExceeded { .. } => Err(SyncError::protocol("remove", "quota on a removal")),
         }
@@ -258,7 +258,11 @@ impl SyncStore {
     /// Whether the user is in `sponsors:{SPONSORABLE}` (fetched back first,
     /// within the bound, when the local copy was lost).
     pub async fn is_sponsor(&self, user_id: u64) -> Result<bool, SyncError> {
-        self.inner.resolve_sponsorship(&SponsorKey::Mnodes(user_id)).await
+        let key = SponsorKey::Mnodes(user_id);
+        Ok(match self.inner.status_of(&key).await? {
+            Some(s) => s,
+            None => self.inner.tiers.read(&key, 0, None).await?.sponsor.unwrap_or(false),
+        })
     }
 
     /// Records a sponsor status and the user's profile fields (updated, never

@@ -68,7 +68,7 @@ pub async fn sponsorship<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Resu
     for _ in 0..50 {
         match Box::pin(hydrate(t, &SponsorKey::Sponsors, token)).await? {
             Hydration::Busy => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            _ => return t.is_member(&SponsorKey::Sponsors, &uid.to_string()).await,
+            _ => return Ok(t.sponsor_check(uid).await?.1),
         }
     }
     Err(SyncError::protocol("sponsorship", "the sponsors set stayed busy"))
@@ -80,7 +80,7 @@ pub async fn push_key<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<
     let mut report = PushReport::default();
     let mut sponsor = match key {
         SponsorKey::Sponsors => Some(true),
-        _ => t.read(key, 0).await?.sponsor,
+        _ => t.read(key, 0, None).await?.sponsor,
     };
     let mut marker = None;
     let mut cursor = 0;
@@ -168,7 +168,7 @@ pub async fn diff_key<T: Tiers>(t: &T, key: &SponsorKey) -> Result<DiffOutcome, 
 /// pending entries pushed first, then the remote copy staged and swapped in
 /// with the writes made meanwhile); a non-sponsor's is settled as it stands.
 pub async fn hydrate<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<Hydration, SyncError> {
-    let state = t.read(key, 0).await?;
+    let state = t.read(key, 0, None).await?;
     if state.condition == Condition::Complete {
         return Ok(if state.sponsor == Some(false) && key.user_id().is_some() {
             Hydration::NotSponsor
@@ -245,7 +245,7 @@ pub async fn fetch_back<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Resul
 /// complete key compared with its remote copy, a lost one fetched back.
 pub async fn reconcile_key<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<Reconciled, SyncError> {
     push_key(t, key, token).await?;
-    let state = t.read(key, 0).await?;
+    let state = t.read(key, 0, None).await?;
     if state.condition == Condition::Lost {
         return Ok(match hydrate(t, key, token).await? {
             Hydration::Complete => Reconciled::FetchedBack,

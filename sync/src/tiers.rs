@@ -80,9 +80,12 @@ pub type Items = Vec<(Vec<u8>, Vec<u8>)>;
 #[expect(async_fn_in_trait, reason = "used generically inside the crate and its tests only")]
 pub trait Tiers {
     async fn write(&self, change: &Change<'_>) -> Result<WriteReply, SyncError>;
-    async fn read(&self, key: &SponsorKey, limit: usize) -> Result<ReadReply, SyncError>;
+    /// `status`: the owner's sponsorship as the sponsors set says now, to
+    /// record on the key first (`None`: keep the key's own record).
+    async fn read(&self, key: &SponsorKey, limit: usize, status: Option<bool>) -> Result<ReadReply, SyncError>;
     async fn scan_local(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
-    async fn is_member(&self, key: &SponsorKey, member: &str) -> Result<bool, SyncError>;
+    /// Whether the user is in the sponsors set, and that set's condition.
+    async fn sponsor_check(&self, user_id: u64) -> Result<(Condition, bool), SyncError>;
     async fn scan_pending(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
     /// Forgets pending entries where they are still the ones given.
     async fn forget(&self, key: &SponsorKey, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError>;
@@ -112,6 +115,7 @@ pub(crate) struct Scripts {
     finish_fetch: Script,
     begin_diff: Script,
     pub(crate) note: Script,
+    sponsor_check: Script,
     remote_apply: Script,
 }
 
@@ -126,6 +130,7 @@ impl Scripts {
             finish_fetch: lua(include_str!("../lua/finish_fetch.lua")),
             begin_diff: lua(include_str!("../lua/begin_diff.lua")),
             note: lua(include_str!("../lua/note.lua")),
+            sponsor_check: lua(include_str!("../lua/sponsor_check.lua")),
             remote_apply: Script::new(include_str!("../lua/remote_apply.lua")),
         }
     }
@@ -315,7 +320,7 @@ impl Tiers for RedisTiers {
         })
     }
 
-    async fn read(&self, key: &SponsorKey, limit: usize) -> Result<ReadReply, SyncError> {
+    async fn read(&self, key: &SponsorKey, limit: usize, status: Option<bool>) -> Result<ReadReply, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.read.prepare_invoke();
         inv.key(&name)
@@ -325,7 +330,9 @@ impl Tiers for RedisTiers {
             .arg(self.evict())
             .arg(limit)
             .arg(kind(key))
-            .arg(owner(key));
+            .arg(owner(key))
+            .arg(status.map(flag).unwrap_or(""))
+            .arg(self.ttl(key));
         let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
         let mut it = reply.into_iter();
         let (Some(cond), Some(sp), Some(len)) = (it.next(), it.next(), it.next()) else {
@@ -354,10 +361,20 @@ impl Tiers for RedisTiers {
             .map_err(SyncError::Local)
     }
 
-    async fn is_member(&self, key: &SponsorKey, member: &str) -> Result<bool, SyncError> {
-        let mut cmd = redis::cmd("SISMEMBER");
-        cmd.arg(self.keys.name(key)).arg(member);
-        self.local.query(&cmd).await.map_err(SyncError::Local)
+    async fn sponsor_check(&self, user_id: u64) -> Result<(Condition, bool), SyncError> {
+        let name = self.keys.sponsors();
+        let mut inv = self.scripts.sponsor_check.prepare_invoke();
+        inv.key(name)
+            .key(self.keys.meta(name))
+            .key(self.keys.pending(name))
+            .arg(flag(self.sync_on()))
+            .arg(self.evict())
+            .arg(user_id);
+        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let [cond, member] = reply.as_slice() else {
+            return Err(SyncError::protocol("sponsor check", "short reply"));
+        };
+        Ok((condition(&text(cond, "sponsor check")?), int(member, "sponsor check")? == 1))
     }
 
     async fn scan_pending(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError> {
