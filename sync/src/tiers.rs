@@ -163,6 +163,8 @@ pub struct RedisTiers {
     /// or it is unknown (CONFIG refused): an absent key that should exist is
     /// then a loss, else another program's deletion.
     pub(crate) evicting: Arc<AtomicBool>,
+    /// Fetch-back lease ([`FETCH_LEASE_MS`]; shorter in the simulation).
+    pub(crate) fetch_lease_ms: u64,
 }
 
 fn flag(b: bool) -> &'static str {
@@ -240,7 +242,38 @@ impl RedisTiers {
             scripts: Scripts::new(),
             settings,
             evicting,
+            fetch_lease_ms: FETCH_LEASE_MS,
         }
+    }
+
+    /// The steps on their own, without a worker (the simulation drives the
+    /// engine itself). `evicting`: see [`RedisTiers`]'s field of that name.
+    pub fn connect(
+        sponsorable: &str,
+        local_url: &str,
+        remote_url: Option<&str>,
+        settings: WriteSettings,
+        evicting: bool,
+        fetch_lease_ms: u64,
+    ) -> Result<Self, SyncError> {
+        let open = |url: &str| redis::Client::open(url).map_err(|e| SyncError::Config(e.category().to_string()));
+        let local = Arc::new(Conn::new(open(local_url)?, std::time::Duration::from_secs(5)));
+        let remote = match remote_url {
+            Some(url) => Some((
+                Arc::new(Conn::new(open(url)?, std::time::Duration::from_secs(5))),
+                crate::config::redacted_addr(url),
+            )),
+            None => None,
+        };
+        let mut tiers = Self::new(
+            Keys::new(sponsorable),
+            local,
+            remote,
+            settings,
+            Arc::new(AtomicBool::new(evicting)),
+        );
+        tiers.fetch_lease_ms = fetch_lease_ms;
+        Ok(tiers)
     }
 
     fn sync_on(&self) -> bool {
@@ -416,7 +449,7 @@ impl Tiers for RedisTiers {
         inv.key(self.keys.meta(&name))
             .key(self.keys.wlist(&name))
             .arg(token)
-            .arg(FETCH_LEASE_MS);
+            .arg(self.fetch_lease_ms);
         let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
         if int(reply.first().unwrap_or(&Value::Nil), "begin fetch")? != 1 {
             return Ok(None);
@@ -444,7 +477,7 @@ impl Tiers for RedisTiers {
             .ignore()
             .cmd("PEXPIRE")
             .arg(&staging)
-            .arg(FETCH_LEASE_MS * 2)
+            .arg(self.fetch_lease_ms * 2)
             .ignore();
         self.local.pipe::<()>(&pipe).await.map_err(SyncError::Local)
     }

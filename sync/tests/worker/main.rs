@@ -1,20 +1,10 @@
-//! The sync worker against real redis-server processes (SPEC §6). The remote
-//! has a password; outages go through a TCP proxy that can cut the network.
-//! Timing guarantees are checked one test at a time (see `support::serial`).
+//! The sync crate against real redis-server processes (SPEC §6): the
+//! model-based simulation of the engine with faults between any two steps,
+//! and the bounds on the work it sends to either Redis.
 
-#[allow(dead_code)]
-#[path = "../../../tests/common/proxy.rs"]
-mod proxy;
 #[allow(dead_code)]
 #[path = "../../../tests/common/redis.rs"]
 mod redis_server;
-mod support;
 
-mod crash;
-mod deletes;
-mod fetchback;
-mod mirror;
-mod outage;
-mod reconcile;
-mod restart;
-mod sponsors;
+mod bounded;
+mod sim;
