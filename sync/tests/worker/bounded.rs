@@ -43,26 +43,28 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
     let remote = RedisServer::start();
     let mut cfg = SyncConfig::new(local.url(), Some(remote.url()), "acme");
     cfg.remote_timeout = Duration::from_secs(20);
+    cfg.settings.quota_sponsor = 2 * BIG as u64;
     let store = SyncStore::connect(cfg, SyncMetrics::new()).await.unwrap();
     let worker = {
         let store = store.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         (tokio::spawn(async move { store.run(async { let _ = stopped.await; }).await }), stop)
     };
-    store.set_sponsor(1, StatusUpdate::Sponsor, &[]).await.unwrap();
-    store.set_sponsor(2, StatusUpdate::Sponsor, &[]).await.unwrap();
-
     // The durable copy holds the big set; the local Redis has never seen it.
     let mut r = remote.conn();
     for chunk in (0..BIG).collect::<Vec<_>>().chunks(1000) {
         let ids: Vec<String> = chunk.iter().map(|i| id(*i)).collect();
         let _: () = r.sadd("user:1:mnodes", ids).unwrap();
     }
+    store.set_sponsor(2, StatusUpdate::Sponsor, &[]).await.unwrap();
     let mut l = local.conn();
     let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(10_000).query(&mut l).unwrap();
     let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut l).unwrap();
 
-    // Fetch back (a read), while another sponsor's change is mirrored at once.
+    // A returning sponsor: their set is fetched back, while another
+    // sponsor's change is mirrored at once.
+    let started = Instant::now();
+    store.set_sponsor(1, StatusUpdate::Sponsor, &[]).await.unwrap();
     let reader = {
         let store = store.clone();
         tokio::spawn(async move { store.exclusions(1).await.unwrap() })
@@ -74,6 +76,7 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
     .await;
     eprintln!("small key mirrored {lag:?} after its write, during a 100,000-member fetch-back");
     let read = reader.await.unwrap();
+    eprintln!("fetch-back of {BIG} members: {:?}", started.elapsed());
     assert!(read.complete);
     assert_eq!(read.items.len(), BIG);
 
