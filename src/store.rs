@@ -85,7 +85,11 @@ impl Store {
     }
 
     pub async fn exclusions(&self, user_id: u64) -> Result<ExclusionList, AppError> {
-        let Members { items, sponsor, complete } = self.data.exclusions(user_id).await?;
+        let Members {
+            items,
+            sponsor,
+            complete,
+        } = self.data.exclusions(user_id).await?;
         Ok(ExclusionList {
             ids: items.into_iter().map(|(id, _)| id).collect(),
             persistent: sponsor,

@@ -87,12 +87,18 @@ pub async fn run_standalone(
         // Pending changes first, then the comparison, then what it queued;
         // bounded, so a failing remote cannot hang the command.
         let limit = std::time::Duration::from_secs(30);
-        store.drain(limit).await.map_err(|e| StartError::Sync(format!("pushing pending changes: {e}")))?;
+        store
+            .drain(limit)
+            .await
+            .map_err(|e| StartError::Sync(format!("pushing pending changes: {e}")))?;
         let report = store
             .reconcile()
             .await
             .map_err(|e| StartError::Sync(e.to_string()))?;
-        store.drain(limit).await.map_err(|e| StartError::Sync(format!("applying the repairs: {e}")))?;
+        store
+            .drain(limit)
+            .await
+            .map_err(|e| StartError::Sync(format!("applying the repairs: {e}")))?;
         println!("{report}");
         return Ok(());
     }

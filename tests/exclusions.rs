@@ -96,7 +96,10 @@ async fn a_non_sponsors_set_expires_after_the_ttl_refreshed_on_write() {
     let ttl: i64 = local.ttl("user:1002:mnodes").unwrap();
     assert!(ttl > 500, "a write refreshes the TTL (got {ttl})");
     let (_, list) = bob.get(&app, "/exclusions").await;
-    assert_eq!(list, json!({"ids": ["a", "b"], "persistent": false, "complete": true}));
+    assert_eq!(
+        list,
+        json!({"ids": ["a", "b"], "persistent": false, "complete": true})
+    );
 }
 
 #[tokio::test]

@@ -13,4 +13,5 @@ mod process;
 mod reverify;
 mod signin;
 mod sync_api;
+mod sync_faults;
 mod webhooks;

@@ -10,36 +10,12 @@ use redis::Commands;
 use serde_json::json;
 
 use crate::common::app::status_json;
-use crate::common::app::SignedIn;
+use crate::common::sync::{exclude, members, remove};
 use crate::common::{eventually, TestApp};
 
-fn members(conn: &mut redis::Connection, key: &str) -> Vec<String> {
-    let mut m: Vec<String> = conn.smembers(key).unwrap();
-    m.sort();
-    m
-}
-
-/// Excludes `id` as `user`, asserting success.
-async fn exclude(app: &TestApp, user: &SignedIn, id: &str) {
-    let (status, body) = user.exclude(app, id).await;
-    assert_eq!(status, 200, "exclude {id}: {body}");
-}
-
-/// Removes `id` as `user`, asserting success.
-async fn remove(app: &TestApp, user: &SignedIn, id: &str) {
-    assert_eq!(user.remove(app, id).await, 204, "remove {id}");
-}
-
 async fn until_remote_has(app: &TestApp, key: &str, expected: &[String], limit: Duration) {
-    let mut expected = expected.to_vec();
-    expected.sort();
-    let mut remote = app.remote_conn();
-    eventually(limit, &format!("remote {key} == {expected:?}"), || {
-        let got = members(&mut remote, key);
-        let ok = got == expected;
-        async move { ok.then_some(()) }
-    })
-    .await;
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    crate::common::sync::until_remote_has(app, key, &expected, limit).await;
 }
 
 #[tokio::test]
@@ -105,7 +81,10 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
     let (status, body) = alice.get(&app, "/exclusions").await;
     assert_eq!(
         (status, body),
-        (200, json!({"ids": ["a", "b", "c"], "persistent": true, "complete": true}))
+        (
+            200,
+            json!({"ids": ["a", "b", "c"], "persistent": true, "complete": true})
+        )
     );
     assert_eq!(
         members(&mut app.local_conn(), "user:1001:mnodes"),
@@ -313,7 +292,10 @@ async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
         .set_sponsorship("bob", "acme-org", Some(FixtureSponsorship::monthly(500)));
     let bob = app.sign_in("bob").await;
     let (_, body) = bob.get(&app, "/exclusions").await;
-    assert_eq!(body, json!({"ids": ["x", "y"], "persistent": true, "complete": true}));
+    assert_eq!(
+        body,
+        json!({"ids": ["x", "y"], "persistent": true, "complete": true})
+    );
 }
 
 /// A `sponsorgate sync` child process, killed when dropped.

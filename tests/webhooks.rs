@@ -66,6 +66,21 @@ pub async fn send(app: &TestApp, body: &Value) -> (u16, Value) {
 }
 
 pub async fn send_as(app: &TestApp, event: &str, delivery: &str, body: &Value) -> (u16, Value) {
+    send_signed(app, SECRET, event, delivery, body).await
+}
+
+/// Sends `body` signed with `secret` (an app configured with another secret).
+pub async fn send_with_secret(app: &TestApp, secret: &str, body: &Value) -> (u16, Value) {
+    send_signed(app, secret, "sponsorship", &fresh_delivery(), body).await
+}
+
+async fn send_signed(
+    app: &TestApp,
+    secret: &str,
+    event: &str,
+    delivery: &str,
+    body: &Value,
+) -> (u16, Value) {
     let raw = serde_json::to_vec(body).unwrap();
     let response = reqwest::Client::new()
         .post(app.at("/webhooks/github"))
@@ -74,7 +89,7 @@ pub async fn send_as(app: &TestApp, event: &str, delivery: &str, body: &Value) -
         .header("X-GitHub-Delivery", delivery)
         .header(
             "X-Hub-Signature-256",
-            sponsorship::sign(SECRET.as_bytes(), &raw),
+            sponsorship::sign(secret.as_bytes(), &raw),
         )
         .header("User-Agent", "GitHub-Hookshot/test")
         .body(raw)
@@ -287,7 +302,10 @@ async fn created_promotes_and_the_session_sees_it_on_the_next_request() {
         ("1", "10")
     );
     let (_, list) = bob.get(&app, "/exclusions").await;
-    assert_eq!(list, json!({"ids": ["MDQ6VXNlcjE="], "persistent": true, "complete": true}));
+    assert_eq!(
+        list,
+        json!({"ids": ["MDQ6VXNlcjE="], "persistent": true, "complete": true})
+    );
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ redis.call('DEL', wlist)
 local s = tonumber(redis.call('HGET', meta, 's') or '0')
 if remote_s > s then s = remote_s end
 redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key), 's', fmt(s), 'sp', '1')
-redis.call('HDEL', meta, 'f')
+redis.call('HDEL', meta, 'f', 't')
 redis.call('PERSIST', meta)
 if events > 0 then redis.call('HINCRBY', meta, 'e', events) end
 return 1

@@ -1,13 +1,15 @@
 -- A keyspace event batch on a sponsor key: events our own scripts caused are
 -- matched off (meta field e); anything more is another program's change,
 -- which the worker mirrors by comparing the key with its remote copy.
--- ARGV: count of change events, '1' when the key was evicted or expired.
+-- ARGV: count of change events, '1' when the key was evicted or expired,
+-- '1' when another program gave it a TTL (its expiry will be a loss).
 local key, meta, pending = KEYS[1], KEYS[2], KEYS[3]
-local count, lost = tonumber(ARGV[1]), ARGV[2] == '1'
+local count, lost, ttl_set = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3] == '1'
 if lost then
   redis.call('HDEL', meta, 'h')
   return 2
 end
+if ttl_set and redis.call('PTTL', key) > 0 then redis.call('HSET', meta, 't', '1') end
 local e = tonumber(redis.call('HGET', meta, 'e') or '0')
 if e >= count then
   redis.call('HINCRBY', meta, 'e', -count)

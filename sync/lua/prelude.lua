@@ -18,14 +18,16 @@ local function next_stamp(meta)
 end
 -- 'ok': the key holds everything acknowledged (hydrated in this epoch);
 -- 'lost': it must be fetched back before a read can be complete.
--- A sponsor key that should exist (p=1) but does not: evicted when the
--- policy can evict it (then lost), else deleted by another program, which
--- is a removal: the key is empty and a diff marker mirrors the deletion.
+-- A sponsor key that should exist (p=1) but does not: evicted or expired
+-- when the policy can evict it or another program gave it a TTL (meta t,
+-- set from its `expire` event), then lost; else deleted by another
+-- program, which is a removal: the key is empty and a diff marker mirrors
+-- the deletion.
 local function condition(key, meta, pending, evict)
-  local h, p, sp = unpack(redis.call('HMGET', meta, 'h', 'p', 'sp'))
+  local h, p, sp, t = unpack(redis.call('HMGET', meta, 'h', 'p', 'sp', 't'))
   if h ~= epoch() then return 'lost' end
   if p == '1' and redis.call('EXISTS', key) == 0 then
-    if evict == '1' then
+    if evict == '1' or t == '1' then
       redis.call('HDEL', meta, 'h')
       return 'lost'
     end

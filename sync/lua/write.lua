@@ -53,6 +53,7 @@ if ttl ~= '0' and redis.call('EXISTS', key) == 1 then
   if sp == '1' then
     if redis.call('PERSIST', key) == 1 then events = events + 1 end
     redis.call('PERSIST', meta)
+    redis.call('HDEL', meta, 't')
   elseif sp == '0' then
     redis.call('EXPIRE', key, ttl)
     events = events + 1

@@ -216,7 +216,13 @@ impl LwwMap {
         }
         self.stamps.insert(
             field.to_vec(),
-            (RemoteStamp { stamp, removed: remove }, value.to_vec()),
+            (
+                RemoteStamp {
+                    stamp,
+                    removed: remove,
+                },
+                value.to_vec(),
+            ),
         );
         true
     }
@@ -256,7 +262,12 @@ pub fn diff(
 
 /// Splits entries into chunks of at most `max_items` and about `max_bytes`,
 /// so that no command carries more than 1 MiB (SPEC §6.13).
-pub fn chunks<T>(items: Vec<T>, max_items: usize, max_bytes: usize, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+pub fn chunks<T>(
+    items: Vec<T>,
+    max_items: usize,
+    max_bytes: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<Vec<T>> {
     let mut out = Vec::new();
     let mut cur = Vec::new();
     let mut bytes = 0;
@@ -303,10 +314,30 @@ mod tests {
     #[test]
     fn entries_round_trip() {
         for e in [
-            Entry { stamp: 1_796_131_989_000_123, op: Op::Add, origin: Origin::Sponsor, value: None },
-            Entry { stamp: 7, op: Op::Remove, origin: Origin::NonSponsor, value: None },
-            Entry { stamp: 9, op: Op::Add, origin: Origin::Unknown, value: Some(b"a:b".to_vec()) },
-            Entry { stamp: 3, op: Op::Diff, origin: Origin::Sponsor, value: None },
+            Entry {
+                stamp: 1_796_131_989_000_123,
+                op: Op::Add,
+                origin: Origin::Sponsor,
+                value: None,
+            },
+            Entry {
+                stamp: 7,
+                op: Op::Remove,
+                origin: Origin::NonSponsor,
+                value: None,
+            },
+            Entry {
+                stamp: 9,
+                op: Op::Add,
+                origin: Origin::Unknown,
+                value: Some(b"a:b".to_vec()),
+            },
+            Entry {
+                stamp: 3,
+                op: Op::Diff,
+                origin: Origin::Sponsor,
+                value: None,
+            },
         ] {
             assert_eq!(Entry::parse(&e.encode()), Some(e.clone()));
         }
@@ -344,26 +375,48 @@ mod tests {
                 (b"e".to_vec(), Push::RemoveIfKept),
             ]
         );
-        assert_eq!(p.forget, vec![raw("d", "8:aU")], "a non-sponsor's addition is not persisted");
+        assert_eq!(
+            p.forget,
+            vec![raw("d", "8:aU")],
+            "a non-sponsor's addition is not persisted"
+        );
         let p = plan_push(batch, Some(true));
-        assert!(p.push.iter().any(|(f, h, _, _)| f == b"d" && *h == Push::Add));
+        assert!(p
+            .push
+            .iter()
+            .any(|(f, h, _, _)| f == b"d" && *h == Push::Add));
     }
 
     #[test]
     fn remote_loss_is_a_restart_or_a_missing_sentinel() {
-        let id = |r: &str, s: Option<&str>| RemoteIdentity { run_id: r.into(), sentinel: s.map(Into::into) };
-        assert!(remote_lost(None, &id("a", None)), "a fresh remote is filled");
+        let id = |r: &str, s: Option<&str>| RemoteIdentity {
+            run_id: r.into(),
+            sentinel: s.map(Into::into),
+        };
+        assert!(
+            remote_lost(None, &id("a", None)),
+            "a fresh remote is filled"
+        );
         assert!(!remote_lost(None, &id("a", Some("t"))));
         assert!(!remote_lost(Some(&id("a", Some("t"))), &id("a", Some("t"))));
-        assert!(remote_lost(Some(&id("a", Some("t"))), &id("b", Some("t"))), "restarted from a backup");
-        assert!(remote_lost(Some(&id("a", Some("t"))), &id("a", None)), "flushed");
+        assert!(
+            remote_lost(Some(&id("a", Some("t"))), &id("b", Some("t"))),
+            "restarted from a backup"
+        );
+        assert!(
+            remote_lost(Some(&id("a", Some("t"))), &id("a", None)),
+            "flushed"
+        );
     }
 
     #[test]
     fn chunks_bound_count_and_bytes() {
         let items: Vec<Vec<u8>> = (0..2500).map(|_| vec![0u8; 256]).collect();
         let c = chunks(items, 1000, 1 << 20, |v| v.len());
-        assert_eq!(c.iter().map(Vec::len).collect::<Vec<_>>(), vec![1000, 1000, 500]);
+        assert_eq!(
+            c.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![1000, 1000, 500]
+        );
         let big: Vec<Vec<u8>> = (0..10).map(|_| vec![0u8; 300_000]).collect();
         for chunk in chunks(big, 1000, 1 << 20, |v| v.len()) {
             assert!(chunk.iter().map(Vec::len).sum::<usize>() <= 1 << 20);

@@ -23,8 +23,14 @@ pub(crate) type FetchTask = Shared<BoxFuture<'static, Result<(), SyncError>>>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddOutcome {
-    Added { added: bool, count: u64, sponsor: bool },
-    QuotaExceeded { limit: u64 },
+    Added {
+        added: bool,
+        count: u64,
+        sponsor: bool,
+    },
+    QuotaExceeded {
+        limit: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,15 +78,25 @@ pub(crate) fn fetch_task(inner: &Arc<Inner>, key: SponsorKey) -> FetchTask {
         let outcome = hydrate_until_done(&worker, &key).await;
         if outcome.is_ok() {
             worker.metrics.fetchbacks.inc();
-            worker.metrics.fetchback_seconds.observe(started.elapsed().as_secs_f64());
+            worker
+                .metrics
+                .fetchback_seconds
+                .observe(started.elapsed().as_secs_f64());
         }
-        worker.fetches.lock().unwrap_or_else(|e| e.into_inner()).remove(&task_name);
+        worker
+            .fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&task_name);
         outcome
     });
     let task = async move {
-        handle
-            .await
-            .unwrap_or_else(|e| Err(SyncError::protocol("fetch back", format!("task failed: {e}"))))
+        handle.await.unwrap_or_else(|e| {
+            Err(SyncError::protocol(
+                "fetch back",
+                format!("task failed: {e}"),
+            ))
+        })
     }
     .boxed()
     .shared();
@@ -89,7 +105,8 @@ pub(crate) fn fetch_task(inner: &Arc<Inner>, key: SponsorKey) -> FetchTask {
 }
 
 async fn hydrate_until_done(inner: &Arc<Inner>, key: &SponsorKey) -> Result<(), SyncError> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(crate::tiers::FETCH_LEASE_MS * 2);
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(crate::tiers::FETCH_LEASE_MS * 2);
     loop {
         match engine::hydrate(&*inner.tiers, key, &token(inner)).await? {
             Hydration::Complete | Hydration::NotSponsor => return Ok(()),
@@ -154,7 +171,10 @@ impl Inner {
             change.status = self.status_of(change.key).await?;
         }
         let reply = self.tiers.write(&change).await?;
-        if let WriteReply::Done { condition, sponsor, .. } = &reply {
+        if let WriteReply::Done {
+            condition, sponsor, ..
+        } = &reply
+        {
             self.announce(change.key);
             if *condition == Condition::Lost && *sponsor != Some(false) {
                 // Fetch it back now rather than at the next read.
@@ -209,7 +229,11 @@ impl Inner {
 
 impl SyncStore {
     /// `POST /exclude`: adds a node id to `user:{id}:mnodes`.
-    pub async fn add_exclusion(&self, user_id: u64, node_id: &str) -> Result<AddOutcome, SyncError> {
+    pub async fn add_exclusion(
+        &self,
+        user_id: u64,
+        node_id: &str,
+    ) -> Result<AddOutcome, SyncError> {
         let key = SponsorKey::Mnodes(user_id);
         let change = Change {
             key: &key,
@@ -219,7 +243,12 @@ impl SyncStore {
         };
         Ok(match self.inner.write(change).await? {
             WriteReply::QuotaExceeded { limit } => AddOutcome::QuotaExceeded { limit },
-            WriteReply::Done { changed, sponsor, count, .. } => AddOutcome::Added {
+            WriteReply::Done {
+                changed,
+                sponsor,
+                count,
+                ..
+            } => AddOutcome::Added {
                 added: changed,
                 count,
                 sponsor: sponsor.unwrap_or(false),
@@ -228,7 +257,11 @@ impl SyncStore {
     }
 
     /// `DELETE /exclusions/{id}`.
-    pub async fn remove_exclusion(&self, user_id: u64, node_id: &str) -> Result<WriteOutcome, SyncError> {
+    pub async fn remove_exclusion(
+        &self,
+        user_id: u64,
+        node_id: &str,
+    ) -> Result<WriteOutcome, SyncError> {
         let key = SponsorKey::Mnodes(user_id);
         let change = Change {
             key: &key,
@@ -237,11 +270,15 @@ impl SyncStore {
             status: None,
         };
         match self.inner.write(change).await? {
-            WriteReply::Done { changed, sponsor, .. } => Ok(WriteOutcome {
+            WriteReply::Done {
+                changed, sponsor, ..
+            } => Ok(WriteOutcome {
                 changed,
                 sponsor: sponsor.unwrap_or(false),
             }),
-            WriteReply::QuotaExceeded { .. } => Err(SyncError::protocol("remove", "quota on a removal")),
+            WriteReply::QuotaExceeded { .. } => {
+                Err(SyncError::protocol("remove", "quota on a removal"))
+            }
         }
     }
 
@@ -261,7 +298,13 @@ impl SyncStore {
         let key = SponsorKey::Mnodes(user_id);
         Ok(match self.inner.status_of(&key).await? {
             Some(s) => s,
-            None => self.inner.tiers.read(&key, 0, None).await?.sponsor.unwrap_or(false),
+            None => self
+                .inner
+                .tiers
+                .read(&key, 0, None)
+                .await?
+                .sponsor
+                .unwrap_or(false),
         })
     }
 

@@ -61,7 +61,11 @@ async fn apply_chunked<T: Tiers>(
 
 /// The owner's sponsorship, with the sponsors set fetched back first when it
 /// was lost (the sponsors set's own keys are always a sponsor's).
-pub async fn sponsorship<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<bool, SyncError> {
+pub async fn sponsorship<T: Tiers>(
+    t: &T,
+    key: &SponsorKey,
+    token: &str,
+) -> Result<bool, SyncError> {
     let Some(uid) = key.user_id() else {
         return Ok(true);
     };
@@ -71,12 +75,19 @@ pub async fn sponsorship<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Resu
             _ => return Ok(t.sponsor_check(uid).await?.1),
         }
     }
-    Err(SyncError::protocol("sponsorship", "the sponsors set stayed busy"))
+    Err(SyncError::protocol(
+        "sponsorship",
+        "the sponsors set stayed busy",
+    ))
 }
 
 /// Sends a key's pending entries to the remote and forgets them locally.
 /// `sponsor`: the owner's sponsorship when already known.
-pub async fn push_key<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<PushReport, SyncError> {
+pub async fn push_key<T: Tiers>(
+    t: &T,
+    key: &SponsorKey,
+    token: &str,
+) -> Result<PushReport, SyncError> {
     let mut report = PushReport::default();
     let mut sponsor = match key {
         SponsorKey::Sponsors => Some(true),
@@ -93,12 +104,16 @@ pub async fn push_key<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<
             sponsor = Some(now);
             plan = plan_push(raw, sponsor);
         }
-        report.stamps.extend(plan.push.iter().map(|(_, _, s, _)| *s));
+        report
+            .stamps
+            .extend(plan.push.iter().map(|(_, _, s, _)| *s));
         report.pushed += apply_chunked(t, key, plan.push).await?;
         report.forgotten += plan.forget.len();
         report.malformed += plan.malformed.len();
         for list in [plan.pushed, plan.forget, plan.malformed] {
-            for chunk in chunks(list, SCAN_COUNT / 2, MAX_COMMAND_BYTES, |(f, e)| f.len() + e.len()) {
+            for chunk in chunks(list, SCAN_COUNT / 2, MAX_COMMAND_BYTES, |(f, e)| {
+                f.len() + e.len()
+            }) {
                 t.forget(key, &chunk).await?;
             }
         }
@@ -129,7 +144,11 @@ pub enum DiffOutcome {
     NotSponsor,
 }
 
-async fn scan_all<T: Tiers>(t: &T, key: &SponsorKey, remote: bool) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, SyncError> {
+async fn scan_all<T: Tiers>(
+    t: &T,
+    key: &SponsorKey,
+    remote: bool,
+) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, SyncError> {
     let mut out = BTreeMap::new();
     let mut cursor = 0;
     loop {
@@ -167,7 +186,11 @@ pub async fn diff_key<T: Tiers>(t: &T, key: &SponsorKey) -> Result<DiffOutcome, 
 /// Makes a key complete locally: a sponsor's lost key is fetched back (its
 /// pending entries pushed first, then the remote copy staged and swapped in
 /// with the writes made meanwhile); a non-sponsor's is settled as it stands.
-pub async fn hydrate<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<Hydration, SyncError> {
+pub async fn hydrate<T: Tiers>(
+    t: &T,
+    key: &SponsorKey,
+    token: &str,
+) -> Result<Hydration, SyncError> {
     let state = t.read(key, 0, None).await?;
     if state.condition == Condition::Complete {
         return Ok(if state.sponsor == Some(false) && key.user_id().is_some() {
@@ -193,7 +216,11 @@ pub async fn hydrate<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<H
 }
 
 /// The fetch-back proper (the owner is a sponsor).
-pub async fn fetch_back<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<Hydration, SyncError> {
+pub async fn fetch_back<T: Tiers>(
+    t: &T,
+    key: &SponsorKey,
+    token: &str,
+) -> Result<Hydration, SyncError> {
     let Some(union) = t.begin_fetch(key, token).await? else {
         return Ok(Hydration::Busy);
     };
@@ -243,7 +270,11 @@ pub async fn fetch_back<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Resul
 
 /// Compare-and-repair of one key: its pending entries pushed, then a
 /// complete key compared with its remote copy, a lost one fetched back.
-pub async fn reconcile_key<T: Tiers>(t: &T, key: &SponsorKey, token: &str) -> Result<Reconciled, SyncError> {
+pub async fn reconcile_key<T: Tiers>(
+    t: &T,
+    key: &SponsorKey,
+    token: &str,
+) -> Result<Reconciled, SyncError> {
     push_key(t, key, token).await?;
     let state = t.read(key, 0, None).await?;
     if state.condition == Condition::Lost {

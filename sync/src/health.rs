@@ -76,10 +76,16 @@ impl Inner {
     async fn remote_identity(&self) -> Option<RemoteIdentity> {
         let remote = self.remote.as_ref()?;
         let mut pipe = redis::pipe();
-        pipe.cmd("INFO").arg("server").cmd("GET").arg(REMOTE_SENTINEL);
+        pipe.cmd("INFO")
+            .arg("server")
+            .cmd("GET")
+            .arg(REMOTE_SENTINEL);
         let limit = self.probe_timeout();
         let (info, sentinel): (String, Option<String>) =
-            tokio::time::timeout(limit, remote.pipe(&pipe)).await.ok()?.ok()?;
+            tokio::time::timeout(limit, remote.pipe(&pipe))
+                .await
+                .ok()?
+                .ok()?;
         let run_id = info
             .lines()
             .find_map(|l| l.strip_prefix("run_id:"))
@@ -93,7 +99,9 @@ impl Inner {
         let mut get = redis::cmd("GET");
         get.arg(REMOTE_IDENTITY);
         let raw: Option<String> = self.local.query(&get).await.ok()?;
-        let (run_id, sentinel) = raw?.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string()))?;
+        let (run_id, sentinel) = raw?
+            .split_once(' ')
+            .map(|(a, b)| (a.to_string(), b.to_string()))?;
         Some(RemoteIdentity {
             run_id,
             sentinel: Some(sentinel),
@@ -114,12 +122,18 @@ impl Inner {
             }
         }
         let mut pipe = redis::pipe();
-        pipe.cmd("CONFIG").arg("GET").arg("maxmemory-policy").cmd("EXISTS").arg(RESYNCING);
+        pipe.cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .cmd("EXISTS")
+            .arg(RESYNCING);
         let limit = self.probe_timeout();
         match tokio::time::timeout(limit, self.local.pipe::<(Value, bool)>(&pipe)).await {
             Ok(Ok((policy, resyncing))) => {
                 let policy = config_value(&policy);
-                self.health.evicting.store(policy_evicts(policy.as_deref()), Ordering::Relaxed);
+                self.health
+                    .evicting
+                    .store(policy_evicts(policy.as_deref()), Ordering::Relaxed);
                 self.health.resyncing.store(resyncing, Ordering::Relaxed);
             }
             Ok(Err(e)) if e.code().is_some() => {
@@ -167,7 +181,10 @@ impl Inner {
                 source: e,
             })?;
         let Some(now) = self.remote_identity().await else {
-            return Err(crate::SyncError::protocol("resync", "remote stopped answering"));
+            return Err(crate::SyncError::protocol(
+                "resync",
+                "remote stopped answering",
+            ));
         };
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
@@ -177,7 +194,10 @@ impl Inner {
             .cmd("DEL")
             .arg(RESYNCING)
             .ignore();
-        self.local.pipe::<()>(&pipe).await.map_err(crate::SyncError::Local)?;
+        self.local
+            .pipe::<()>(&pipe)
+            .await
+            .map_err(crate::SyncError::Local)?;
         self.health.resyncing.store(false, Ordering::Relaxed);
         Ok(())
     }

@@ -85,7 +85,10 @@ impl Keys {
 
     /// The sponsor key whose pending hash this is (`sync:p:{user:42:mnodes}`).
     pub fn parse_pending(&self, name: &str) -> Option<SponsorKey> {
-        let inner = name.strip_prefix(PENDING_PREFIX)?.strip_prefix('{')?.strip_suffix('}')?;
+        let inner = name
+            .strip_prefix(PENDING_PREFIX)?
+            .strip_prefix('{')?
+            .strip_suffix('}')?;
         self.parse(inner)
     }
 
@@ -144,7 +147,10 @@ mod tests {
         assert_eq!(keys.mnodes(42), "user:42:mnodes");
         assert_eq!(keys.meta("user:42:mnodes"), "sync:m:{user:42:mnodes}");
         assert_eq!(keys.pending("user:42:mnodes"), "sync:p:{user:42:mnodes}");
-        assert_eq!(keys.parse_pending("sync:p:{user:42:mnodes}"), Some(SponsorKey::Mnodes(42)));
+        assert_eq!(
+            keys.parse_pending("sync:p:{user:42:mnodes}"),
+            Some(SponsorKey::Mnodes(42))
+        );
         assert_eq!(keys.parse_pending("sync:p:{session:x}"), None);
     }
 

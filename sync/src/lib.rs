@@ -81,19 +81,20 @@ impl SyncStore {
     pub async fn connect(cfg: SyncConfig, metrics: SyncMetrics) -> Result<SyncStore, SyncError> {
         let local = redis::Client::open(cfg.local_url.as_str())
             .map_err(|e| SyncError::Config(format!("local redis url: {}", e.category())))?;
-        let remote = match &cfg.remote_url {
-            Some(url) => Some(
-                redis::Client::open(url.as_str())
-                    .map_err(|e| SyncError::Config(format!("remote redis url: {}", e.category())))?,
-            ),
-            None => None,
-        };
+        let remote =
+            match &cfg.remote_url {
+                Some(url) => Some(redis::Client::open(url.as_str()).map_err(|e| {
+                    SyncError::Config(format!("remote redis url: {}", e.category()))
+                })?),
+                None => None,
+            };
         if cfg.consumer.is_empty() {
             return Err(SyncError::Config("consumer name is empty".into()));
         }
         let keys = Keys::new(&cfg.sponsorable);
         let local = Arc::new(Conn::new(local, Duration::from_secs(5)));
-        let remote = remote.map(|r| Arc::new(Conn::new(r, WORKER_REMOTE_TIMEOUT.max(cfg.remote_timeout))));
+        let remote =
+            remote.map(|r| Arc::new(Conn::new(r, WORKER_REMOTE_TIMEOUT.max(cfg.remote_timeout))));
         let evicting = Arc::new(AtomicBool::new(false));
         let tiers = Arc::new(RedisTiers::new(
             keys.clone(),

@@ -46,6 +46,8 @@ pub(crate) struct EventBatch {
     pub misses: Vec<SponsorKey>,
     /// Keys whose pending changes another process wrote.
     pub pending: Vec<SponsorKey>,
+    /// Keys another program gave a TTL (`expire` events).
+    pub ttl_set: Vec<SponsorKey>,
     index: HashMap<String, usize>,
 }
 
@@ -65,23 +67,36 @@ impl EventBatch {
             }
             return;
         }
-        let Some(parsed) = keys.parse(key) else { return };
+        let Some(parsed) = keys.parse(key) else {
+            return;
+        };
         match event {
             "keymiss" => push_unique(&mut self.misses, parsed),
             "evicted" | "expired" => push_unique(&mut self.lost, parsed),
             "new" => {}
-            _ => match self.index.get(key) {
-                Some(&i) => self.changes[i].1 += 1,
-                None => {
-                    self.index.insert(key.to_string(), self.changes.len());
-                    self.changes.push((parsed, 1));
-                }
-            },
+            "expire" => {
+                push_unique(&mut self.ttl_set, parsed.clone());
+                self.count(key, parsed);
+            }
+            _ => self.count(key, parsed),
+        }
+    }
+
+    fn count(&mut self, key: &str, parsed: SponsorKey) {
+        match self.index.get(key) {
+            Some(&i) => self.changes[i].1 += 1,
+            None => {
+                self.index.insert(key.to_string(), self.changes.len());
+                self.changes.push((parsed, 1));
+            }
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.misses.is_empty() && self.lost.is_empty() && self.pending.is_empty()
+        self.changes.is_empty()
+            && self.misses.is_empty()
+            && self.lost.is_empty()
+            && self.pending.is_empty()
     }
 }
 
@@ -222,8 +237,18 @@ impl Inner {
             for key in batch.pending {
                 self.queue.push(key);
             }
+            // Losses first: an expiry in the same window as the TTL that
+            // caused it must not be taken for a deletion.
+            for key in &batch.lost {
+                if let Err(e) = self.note(key, 0, true, false).await {
+                    tracing::debug!(error = %e, key = ?key, "could not mark a lost key");
+                }
+            }
             for (key, count) in &batch.changes {
-                match self.note(key, *count, false).await {
+                match self
+                    .note(key, *count, false, batch.ttl_set.contains(key))
+                    .await
+                {
                     Ok(1) => self.queue.push(key.clone()),
                     Ok(_) => {}
                     Err(e) => {
@@ -233,9 +258,6 @@ impl Inner {
                 }
             }
             for key in batch.lost {
-                if let Err(e) = self.note(&key, 0, true).await {
-                    tracing::debug!(error = %e, key = ?key, "could not mark a lost key");
-                }
                 self.spawn_hydrate(key);
             }
             for key in batch.misses {
@@ -249,21 +271,66 @@ impl Inner {
         tokio::spawn(async move {
             match tokio::time::timeout(WORKER_REMOTE_TIMEOUT, task).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!(error = %e, key = ?key, "fetch-back after an event failed"),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, key = ?key, "fetch-back after an event failed")
+                }
                 Err(_) => tracing::debug!(key = ?key, "fetch-back after an event timed out"),
             }
         });
     }
 
     /// Runs `note.lua` on a key: returns 1 when a diff marker was set.
-    pub(crate) async fn note(&self, key: &SponsorKey, count: u64, lost: bool) -> Result<i64, crate::SyncError> {
+    pub(crate) async fn note(
+        &self,
+        key: &SponsorKey,
+        count: u64,
+        lost: bool,
+        ttl_set: bool,
+    ) -> Result<i64, crate::SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.tiers.scripts.note.prepare_invoke();
         inv.key(&name)
             .key(self.keys.meta(&name))
             .key(self.keys.pending(&name))
             .arg(count)
-            .arg(if lost { "1" } else { "0" });
-        self.local.invoke(&inv).await.map_err(crate::SyncError::Local)
+            .arg(if lost { "1" } else { "0" })
+            .arg(if ttl_set { "1" } else { "0" });
+        self.local
+            .invoke(&inv)
+            .await
+            .map_err(crate::SyncError::Local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Keys;
+
+    #[test]
+    fn events_are_sorted_into_changes_losses_misses_and_pushes() {
+        let keys = Keys::new("acme");
+        let mut b = EventBatch::default();
+        b.add(&keys, "sadd", "user:1:mnodes");
+        b.add(&keys, "srem", "user:1:mnodes");
+        b.add(&keys, "expire", "user:2:mnodes");
+        b.add(&keys, "expired", "user:2:mnodes");
+        b.add(&keys, "evicted", "user_details:3");
+        b.add(&keys, "keymiss", "sponsors:acme");
+        b.add(&keys, "hset", "sync:p:{user:4:mnodes}");
+        b.add(&keys, "new", "user:5:mnodes");
+        b.add(&keys, "sadd", "session:x");
+        assert_eq!(
+            b.changes,
+            vec![(SponsorKey::Mnodes(1), 2), (SponsorKey::Mnodes(2), 1)]
+        );
+        assert_eq!(
+            b.lost,
+            vec![SponsorKey::Mnodes(2), SponsorKey::UserDetails(3)]
+        );
+        assert_eq!(b.ttl_set, vec![SponsorKey::Mnodes(2)]);
+        assert_eq!(b.misses, vec![SponsorKey::Sponsors]);
+        assert_eq!(b.pending, vec![SponsorKey::Mnodes(4)]);
+        assert_eq!(event_name("__keyevent@0__:sadd"), Some("sadd"));
     }
 }

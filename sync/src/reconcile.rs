@@ -58,7 +58,11 @@ impl fmt::Display for ReconcileReport {
 }
 
 impl Inner {
-    async fn reconcile_one(self: &Arc<Self>, key: &SponsorKey, report: &mut ReconcileReport) -> Result<(), SyncError> {
+    async fn reconcile_one(
+        self: &Arc<Self>,
+        key: &SponsorKey,
+        report: &mut ReconcileReport,
+    ) -> Result<(), SyncError> {
         let token = format!("{}.r", self.cfg.consumer);
         match engine::reconcile_key(&*self.tiers, key, &token).await? {
             Reconciled::Compared => report.checked += 1,
@@ -74,12 +78,18 @@ impl Inner {
     pub(crate) async fn reconcile_pass(self: &Arc<Self>) -> Result<ReconcileReport, SyncError> {
         let _one_at_a_time = self.reconcile_lock.lock().await;
         let mut report = ReconcileReport::default();
-        self.reconcile_one(&SponsorKey::Sponsors, &mut report).await?;
+        self.reconcile_one(&SponsorKey::Sponsors, &mut report)
+            .await?;
         let mut cursor = 0;
         loop {
-            let (next, items) = crate::tiers::Tiers::scan_local(&*self.tiers, &SponsorKey::Sponsors, cursor).await?;
+            let (next, items) =
+                crate::tiers::Tiers::scan_local(&*self.tiers, &SponsorKey::Sponsors, cursor)
+                    .await?;
             for (id, _) in items {
-                let Some(id) = std::str::from_utf8(&id).ok().and_then(|s| s.parse::<u64>().ok()) else {
+                let Some(id) = std::str::from_utf8(&id)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                else {
                     continue;
                 };
                 for key in [SponsorKey::UserDetails(id), SponsorKey::Mnodes(id)] {

@@ -50,7 +50,9 @@ pub enum WriteReply {
         /// Members after the change (sets).
         count: u64,
     },
-    QuotaExceeded { limit: u64 },
+    QuotaExceeded {
+        limit: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +71,10 @@ pub enum DiffStart {
     NotComplete,
     /// The owner is not a sponsor: nothing to compare.
     NotSponsor,
-    Ready { stamp: Stamp, marker: Option<Vec<u8>> },
+    Ready {
+        stamp: Stamp,
+        marker: Option<Vec<u8>>,
+    },
 }
 
 /// Items of a scan: members with empty values, or field/value pairs.
@@ -77,27 +82,62 @@ pub type Items = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The steps. Each is atomic on its server; between two of them anything may
 /// happen (another step, a crash, a flush, an outage).
-#[expect(async_fn_in_trait, reason = "used generically inside the crate and its tests only")]
+#[expect(
+    async_fn_in_trait,
+    reason = "used generically inside the crate and its tests only"
+)]
 pub trait Tiers {
     async fn write(&self, change: &Change<'_>) -> Result<WriteReply, SyncError>;
     /// `status`: the owner's sponsorship as the sponsors set says now, to
     /// record on the key first (`None`: keep the key's own record).
-    async fn read(&self, key: &SponsorKey, limit: usize, status: Option<bool>) -> Result<ReadReply, SyncError>;
+    async fn read(
+        &self,
+        key: &SponsorKey,
+        limit: usize,
+        status: Option<bool>,
+    ) -> Result<ReadReply, SyncError>;
     async fn scan_local(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
     /// Whether the user is in the sponsors set, and that set's condition.
     async fn sponsor_check(&self, user_id: u64) -> Result<(Condition, bool), SyncError>;
     async fn scan_pending(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
     /// Forgets pending entries where they are still the ones given.
-    async fn forget(&self, key: &SponsorKey, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError>;
+    async fn forget(
+        &self,
+        key: &SponsorKey,
+        entries: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), SyncError>;
     /// Records the owner's sponsorship on the key; returns the one before.
-    async fn set_status(&self, key: &SponsorKey, sponsor: bool, settle: bool) -> Result<Option<bool>, SyncError>;
+    async fn set_status(
+        &self,
+        key: &SponsorKey,
+        sponsor: bool,
+        settle: bool,
+    ) -> Result<Option<bool>, SyncError>;
     /// `None`: another fetch holds the lease; `Some(Some(stamp))`: push the
     /// local members as additions with `stamp` first (a promotion).
-    async fn begin_fetch(&self, key: &SponsorKey, token: &str) -> Result<Option<Option<Stamp>>, SyncError>;
-    async fn stage(&self, key: &SponsorKey, token: &str, items: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError>;
-    async fn finish_fetch(&self, key: &SponsorKey, token: &str, remote_stamp: Stamp) -> Result<bool, SyncError>;
+    async fn begin_fetch(
+        &self,
+        key: &SponsorKey,
+        token: &str,
+    ) -> Result<Option<Option<Stamp>>, SyncError>;
+    async fn stage(
+        &self,
+        key: &SponsorKey,
+        token: &str,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), SyncError>;
+    async fn finish_fetch(
+        &self,
+        key: &SponsorKey,
+        token: &str,
+        remote_stamp: Stamp,
+    ) -> Result<bool, SyncError>;
     async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError>;
-    async fn remote_apply(&self, key: &SponsorKey, entries: &[(Vec<u8>, Push, Stamp, Vec<u8>)]) -> Result<Stamp, SyncError>;
+    async fn remote_apply(
+        &self,
+        key: &SponsorKey,
+        entries: &[(Vec<u8>, Push, Stamp, Vec<u8>)],
+    ) -> Result<Stamp, SyncError>;
     async fn remote_scan(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
     async fn remote_stamp(&self, key: &SponsorKey) -> Result<Stamp, SyncError>;
 }
@@ -256,8 +296,13 @@ impl RedisTiers {
         evicting: bool,
         fetch_lease_ms: u64,
     ) -> Result<Self, SyncError> {
-        let open = |url: &str| redis::Client::open(url).map_err(|e| SyncError::Config(e.category().to_string()));
-        let local = Arc::new(Conn::new(open(local_url)?, std::time::Duration::from_secs(5)));
+        let open = |url: &str| {
+            redis::Client::open(url).map_err(|e| SyncError::Config(e.category().to_string()))
+        };
+        let local = Arc::new(Conn::new(
+            open(local_url)?,
+            std::time::Duration::from_secs(5),
+        ));
         let remote = match remote_url {
             Some(url) => Some((
                 Arc::new(Conn::new(open(url)?, std::time::Duration::from_secs(5))),
@@ -304,7 +349,12 @@ impl RedisTiers {
         }
     }
 
-    async fn scan(conn: &Conn, key: &str, hash: bool, cursor: u64) -> redis::RedisResult<(u64, Items)> {
+    async fn scan(
+        conn: &Conn,
+        key: &str,
+        hash: bool,
+        cursor: u64,
+    ) -> redis::RedisResult<(u64, Items)> {
         let mut cmd = redis::cmd(if hash { "HSCAN" } else { "SSCAN" });
         cmd.arg(key).arg(cursor).arg("COUNT").arg(SCAN_COUNT);
         let (next, items): (u64, Vec<Vec<u8>>) = conn.query(&cmd).await?;
@@ -353,7 +403,12 @@ impl Tiers for RedisTiers {
         })
     }
 
-    async fn read(&self, key: &SponsorKey, limit: usize, status: Option<bool>) -> Result<ReadReply, SyncError> {
+    async fn read(
+        &self,
+        key: &SponsorKey,
+        limit: usize,
+        status: Option<bool>,
+    ) -> Result<ReadReply, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.read.prepare_invoke();
         inv.key(&name)
@@ -374,7 +429,10 @@ impl Tiers for RedisTiers {
         let len = int(&len, "read")?.max(0) as u64;
         let items = if len as usize <= limit {
             let raw = it
-                .map(|v| redis::from_redis_value::<Vec<u8>>(v).map_err(|e| SyncError::protocol("read", e.to_string())))
+                .map(|v| {
+                    redis::from_redis_value::<Vec<u8>>(v)
+                        .map_err(|e| SyncError::protocol("read", e.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Some(pairs(raw, kind(key) == "hash"))
         } else {
@@ -389,9 +447,14 @@ impl Tiers for RedisTiers {
     }
 
     async fn scan_local(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError> {
-        Self::scan(&self.local, &self.keys.name(key), kind(key) == "hash", cursor)
-            .await
-            .map_err(SyncError::Local)
+        Self::scan(
+            &self.local,
+            &self.keys.name(key),
+            kind(key) == "hash",
+            cursor,
+        )
+        .await
+        .map_err(SyncError::Local)
     }
 
     async fn sponsor_check(&self, user_id: u64) -> Result<(Condition, bool), SyncError> {
@@ -407,16 +470,28 @@ impl Tiers for RedisTiers {
         let [cond, member] = reply.as_slice() else {
             return Err(SyncError::protocol("sponsor check", "short reply"));
         };
-        Ok((condition(&text(cond, "sponsor check")?), int(member, "sponsor check")? == 1))
+        Ok((
+            condition(&text(cond, "sponsor check")?),
+            int(member, "sponsor check")? == 1,
+        ))
     }
 
     async fn scan_pending(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError> {
-        Self::scan(&self.local, &self.keys.pending(&self.keys.name(key)), true, cursor)
-            .await
-            .map_err(SyncError::Local)
+        Self::scan(
+            &self.local,
+            &self.keys.pending(&self.keys.name(key)),
+            true,
+            cursor,
+        )
+        .await
+        .map_err(SyncError::Local)
     }
 
-    async fn forget(&self, key: &SponsorKey, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError> {
+    async fn forget(
+        &self,
+        key: &SponsorKey,
+        entries: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), SyncError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -425,11 +500,19 @@ impl Tiers for RedisTiers {
         for (f, e) in entries {
             inv.arg(f.as_slice()).arg(e.as_slice());
         }
-        self.local.invoke::<i64>(&inv).await.map_err(SyncError::Local)?;
+        self.local
+            .invoke::<i64>(&inv)
+            .await
+            .map_err(SyncError::Local)?;
         Ok(())
     }
 
-    async fn set_status(&self, key: &SponsorKey, sponsor: bool, settle: bool) -> Result<Option<bool>, SyncError> {
+    async fn set_status(
+        &self,
+        key: &SponsorKey,
+        sponsor: bool,
+        settle: bool,
+    ) -> Result<Option<bool>, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.set_status.prepare_invoke();
         inv.key(&name)
@@ -443,7 +526,11 @@ impl Tiers for RedisTiers {
         Ok(sponsor_of(&was))
     }
 
-    async fn begin_fetch(&self, key: &SponsorKey, token: &str) -> Result<Option<Option<Stamp>>, SyncError> {
+    async fn begin_fetch(
+        &self,
+        key: &SponsorKey,
+        token: &str,
+    ) -> Result<Option<Option<Stamp>>, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.begin_fetch.prepare_invoke();
         inv.key(self.keys.meta(&name))
@@ -458,7 +545,12 @@ impl Tiers for RedisTiers {
         Ok(Some(union.parse().ok()))
     }
 
-    async fn stage(&self, key: &SponsorKey, token: &str, items: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError> {
+    async fn stage(
+        &self,
+        key: &SponsorKey,
+        token: &str,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), SyncError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -482,7 +574,12 @@ impl Tiers for RedisTiers {
         self.local.pipe::<()>(&pipe).await.map_err(SyncError::Local)
     }
 
-    async fn finish_fetch(&self, key: &SponsorKey, token: &str, remote_stamp: Stamp) -> Result<bool, SyncError> {
+    async fn finish_fetch(
+        &self,
+        key: &SponsorKey,
+        token: &str,
+        remote_stamp: Stamp,
+    ) -> Result<bool, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.finish_fetch.prepare_invoke();
         inv.key(&name)
@@ -521,7 +618,11 @@ impl Tiers for RedisTiers {
         }
     }
 
-    async fn remote_apply(&self, key: &SponsorKey, entries: &[(Vec<u8>, Push, Stamp, Vec<u8>)]) -> Result<Stamp, SyncError> {
+    async fn remote_apply(
+        &self,
+        key: &SponsorKey,
+        entries: &[(Vec<u8>, Push, Stamp, Vec<u8>)],
+    ) -> Result<Stamp, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.remote_apply.prepare_invoke();
         inv.key(&name)
@@ -529,24 +630,40 @@ impl Tiers for RedisTiers {
             .key(self.keys.meta(&name))
             .arg(kind(key));
         for (field, how, stamp, value) in entries {
-            inv.arg(field.as_slice()).arg(how.code()).arg(*stamp).arg(value.as_slice());
+            inv.arg(field.as_slice())
+                .arg(how.code())
+                .arg(*stamp)
+                .arg(value.as_slice());
         }
-        let reply: Vec<Value> = self.remote()?.invoke(&inv).await.map_err(|e| self.remote_err(e))?;
+        let reply: Vec<Value> = self
+            .remote()?
+            .invoke(&inv)
+            .await
+            .map_err(|e| self.remote_err(e))?;
         text(reply.get(1).unwrap_or(&Value::Nil), "remote apply")?
             .parse()
             .map_err(|_| SyncError::protocol("remote apply", "stamp"))
     }
 
     async fn remote_scan(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError> {
-        Self::scan(self.remote()?, &self.keys.name(key), kind(key) == "hash", cursor)
-            .await
-            .map_err(|e| self.remote_err(e))
+        Self::scan(
+            self.remote()?,
+            &self.keys.name(key),
+            kind(key) == "hash",
+            cursor,
+        )
+        .await
+        .map_err(|e| self.remote_err(e))
     }
 
     async fn remote_stamp(&self, key: &SponsorKey) -> Result<Stamp, SyncError> {
         let mut cmd = redis::cmd("HGET");
         cmd.arg(self.keys.meta(&self.keys.name(key))).arg("s");
-        let s: Option<String> = self.remote()?.query(&cmd).await.map_err(|e| self.remote_err(e))?;
+        let s: Option<String> = self
+            .remote()?
+            .query(&cmd)
+            .await
+            .map_err(|e| self.remote_err(e))?;
         Ok(s.and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 }

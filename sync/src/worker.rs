@@ -13,10 +13,10 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::config::backoff;
+use crate::door::FetchTask;
 use crate::engine;
 use crate::error::SyncError;
 use crate::keys::SponsorKey;
-use crate::door::FetchTask;
 use crate::Inner;
 
 /// Keys pushed at the same time by one process.
@@ -96,11 +96,7 @@ impl Queue {
                 let at = Instant::now() + backoff(attempt, Duration::from_millis(50));
                 st.later.push((at, key.clone(), attempt));
             }
-            None if again => {
-                if st.queued.insert(key.clone()) {
-                    st.ready.push_back(key.clone());
-                }
-            }
+            None if again && st.queued.insert(key.clone()) => st.ready.push_back(key.clone()),
             None => {}
         }
         drop(st);
@@ -109,7 +105,11 @@ impl Queue {
 
     fn attempts(&self, key: &SponsorKey) -> u32 {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.later.iter().find(|(_, k, _)| k == key).map(|(_, _, a)| *a).unwrap_or(0)
+        st.later
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(_, _, a)| *a)
+            .unwrap_or(0)
     }
 }
 
@@ -201,7 +201,8 @@ impl Inner {
                 .arg(format!("{}*", crate::keys::PENDING_PREFIX))
                 .arg("COUNT")
                 .arg(1000);
-            let (next, names): (u64, Vec<String>) = self.local.query(&scan).await.map_err(SyncError::Local)?;
+            let (next, names): (u64, Vec<String>) =
+                self.local.query(&scan).await.map_err(SyncError::Local)?;
             for name in names {
                 if let Some(key) = self.keys.parse_pending(&name) {
                     self.queue.push(key);
@@ -246,7 +247,10 @@ impl Inner {
                     return Ok(report);
                 }
                 if Instant::now() > deadline {
-                    return Err(SyncError::protocol("drain", format!("{} keys still pending", self.queue.len())));
+                    return Err(SyncError::protocol(
+                        "drain",
+                        format!("{} keys still pending", self.queue.len()),
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod proxy;
 pub mod redis;
+pub mod sync;
 
 pub use app::TestApp;
 

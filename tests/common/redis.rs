@@ -127,17 +127,27 @@ impl RedisServer {
     /// Saves the dataset as a snapshot to come back to ([`Self::rewind`]).
     pub fn snapshot(&mut self) {
         let _: () = redis::cmd("SAVE").query(&mut self.conn()).expect("SAVE");
-        std::fs::copy(self.dir.path().join("dump.rdb"), self.dir.path().join("snapshot.rdb"))
-            .expect("keep the snapshot");
+        std::fs::copy(
+            self.dir.path().join("dump.rdb"),
+            self.dir.path().join("snapshot.rdb"),
+        )
+        .expect("keep the snapshot");
     }
 
     /// Restarts on the same port from the last [`Self::snapshot`]: an older
     /// dataset, as after a restore from a backup or a lagging replica's promotion.
     pub fn rewind(&mut self) {
         self.kill();
-        std::fs::copy(self.dir.path().join("snapshot.rdb"), self.dir.path().join("dump.rdb"))
-            .expect("restore the snapshot");
-        assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
+        std::fs::copy(
+            self.dir.path().join("snapshot.rdb"),
+            self.dir.path().join("dump.rdb"),
+        )
+        .expect("restore the snapshot");
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 
     /// Starts it again on the same port, empty.

@@ -48,7 +48,16 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
     let worker = {
         let store = store.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        (tokio::spawn(async move { store.run(async { let _ = stopped.await; }).await }), stop)
+        (
+            tokio::spawn(async move {
+                store
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            }),
+            stop,
+        )
     };
     // The durable copy holds the big set; the local Redis has never seen it.
     let mut r = remote.conn();
@@ -56,23 +65,36 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
         let ids: Vec<String> = chunk.iter().map(|i| id(*i)).collect();
         let _: () = r.sadd("user:1:mnodes", ids).unwrap();
     }
-    store.set_sponsor(2, StatusUpdate::Sponsor, &[]).await.unwrap();
+    store
+        .set_sponsor(2, StatusUpdate::Sponsor, &[])
+        .await
+        .unwrap();
     let mut l = local.conn();
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(10_000).query(&mut l).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(10_000)
+        .query(&mut l)
+        .unwrap();
     let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut l).unwrap();
 
     // A returning sponsor: their set is fetched back, while another
     // sponsor's change is mirrored at once.
     let started = Instant::now();
-    store.set_sponsor(1, StatusUpdate::Sponsor, &[]).await.unwrap();
+    store
+        .set_sponsor(1, StatusUpdate::Sponsor, &[])
+        .await
+        .unwrap();
     let reader = {
         let store = store.clone();
         tokio::spawn(async move { store.exclusions(1).await.unwrap() })
     };
     store.add_exclusion(2, "small").await.unwrap();
-    let lag = poll(Duration::from_secs(3), "the small key mirrored during the big fetch-back", || {
-        r.sismember("user:2:mnodes", "small").unwrap()
-    })
+    let lag = poll(
+        Duration::from_secs(3),
+        "the small key mirrored during the big fetch-back",
+        || r.sismember("user:2:mnodes", "small").unwrap(),
+    )
     .await;
     eprintln!("small key mirrored {lag:?} after its write, during a 100,000-member fetch-back");
     let read = reader.await.unwrap();
@@ -88,13 +110,21 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
     let report = store.reconcile().await.unwrap();
     assert!(report.checked >= 3, "{report}");
     poll(Duration::from_secs(10), "the change mirrored", || {
-        r.sismember("user:1:mnodes", "new").unwrap() && !r.sismember::<_, _, bool>("user:1:mnodes", id(7)).unwrap()
+        r.sismember("user:1:mnodes", "new").unwrap()
+            && !r.sismember::<_, _, bool>("user:1:mnodes", id(7)).unwrap()
     })
     .await;
     assert_eq!(r.scard::<_, usize>("user:1:mnodes").unwrap(), BIG);
 
-    let slow: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(100).query(&mut l).unwrap();
-    assert!(slow.is_empty(), "commands over 10 ms on the local Redis: {slow:?}");
+    let slow: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(100)
+        .query(&mut l)
+        .unwrap();
+    assert!(
+        slow.is_empty(),
+        "commands over 10 ms on the local Redis: {slow:?}"
+    );
 
     // At rest: nothing pending, only the key's small meta hash.
     poll(Duration::from_secs(5), "nothing pending", || {
@@ -102,12 +132,19 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
     })
     .await;
     let set = memory(&mut l, "user:1:mnodes");
-    let own: u64 = ["sync:m:{user:1:mnodes}", "sync:p:{user:1:mnodes}", "sync:w:{user:1:mnodes}"]
-        .iter()
-        .map(|k| memory(&mut l, k))
-        .sum();
+    let own: u64 = [
+        "sync:m:{user:1:mnodes}",
+        "sync:p:{user:1:mnodes}",
+        "sync:w:{user:1:mnodes}",
+    ]
+    .iter()
+    .map(|k| memory(&mut l, k))
+    .sum();
     eprintln!("memory at rest: set {set} bytes, the service's own sync keys for it {own} bytes");
-    assert!(own * 4 <= set, "sync keys {own} B exceed 25% of the set's {set} B");
+    assert!(
+        own * 4 <= set,
+        "sync keys {own} B exceed 25% of the set's {set} B"
+    );
     let _ = worker.1.send(());
     let _ = worker.0.await;
 }

@@ -96,7 +96,12 @@ impl Tiers for Gated {
     async fn write(&self, c: &Change<'_>) -> Result<WriteReply, SyncError> {
         gated!(self, self.inner.write(c).await)
     }
-    async fn read(&self, k: &SponsorKey, limit: usize, s: Option<bool>) -> Result<ReadReply, SyncError> {
+    async fn read(
+        &self,
+        k: &SponsorKey,
+        limit: usize,
+        s: Option<bool>,
+    ) -> Result<ReadReply, SyncError> {
         gated!(self, self.inner.read(k, limit, s).await)
     }
     async fn scan_local(&self, k: &SponsorKey, c: u64) -> Result<(u64, Items), SyncError> {
@@ -111,13 +116,27 @@ impl Tiers for Gated {
     async fn forget(&self, k: &SponsorKey, e: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError> {
         gated!(self, self.inner.forget(k, e).await)
     }
-    async fn set_status(&self, k: &SponsorKey, s: bool, settle: bool) -> Result<Option<bool>, SyncError> {
+    async fn set_status(
+        &self,
+        k: &SponsorKey,
+        s: bool,
+        settle: bool,
+    ) -> Result<Option<bool>, SyncError> {
         gated!(self, self.inner.set_status(k, s, settle).await)
     }
-    async fn begin_fetch(&self, k: &SponsorKey, t: &str) -> Result<Option<Option<Stamp>>, SyncError> {
+    async fn begin_fetch(
+        &self,
+        k: &SponsorKey,
+        t: &str,
+    ) -> Result<Option<Option<Stamp>>, SyncError> {
         gated!(self, self.inner.begin_fetch(k, t).await)
     }
-    async fn stage(&self, k: &SponsorKey, t: &str, i: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError> {
+    async fn stage(
+        &self,
+        k: &SponsorKey,
+        t: &str,
+        i: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), SyncError> {
         gated!(self, self.inner.stage(k, t, i).await)
     }
     async fn finish_fetch(&self, k: &SponsorKey, t: &str, s: Stamp) -> Result<bool, SyncError> {
@@ -126,7 +145,11 @@ impl Tiers for Gated {
     async fn begin_diff(&self, k: &SponsorKey) -> Result<DiffStart, SyncError> {
         gated!(self, self.inner.begin_diff(k).await)
     }
-    async fn remote_apply(&self, k: &SponsorKey, e: &[(Vec<u8>, Push, Stamp, Vec<u8>)]) -> Result<Stamp, SyncError> {
+    async fn remote_apply(
+        &self,
+        k: &SponsorKey,
+        e: &[(Vec<u8>, Push, Stamp, Vec<u8>)],
+    ) -> Result<Stamp, SyncError> {
         gated!(remote self, self.inner.remote_apply(k, e).await)
     }
     async fn remote_scan(&self, k: &SponsorKey, c: u64) -> Result<(u64, Items), SyncError> {
@@ -145,7 +168,13 @@ struct Actor {
     repairs: Arc<std::sync::Mutex<Vec<u64>>>,
 }
 
-fn spawn_actor(tiers: Arc<RedisTiers>, remote_down: Arc<AtomicBool>, seed: u64, name: String, losses: Arc<std::sync::atomic::AtomicU64>) -> Actor {
+fn spawn_actor(
+    tiers: Arc<RedisTiers>,
+    remote_down: Arc<AtomicBool>,
+    seed: u64,
+    name: String,
+    losses: Arc<std::sync::atomic::AtomicU64>,
+) -> Actor {
     let (tx, rx) = mpsc::channel(1);
     let gated = Gated {
         inner: tiers,
@@ -184,7 +213,11 @@ fn spawn_actor(tiers: Arc<RedisTiers>, remote_down: Arc<AtomicBool>, seed: u64, 
             };
         }
     });
-    Actor { turns: tx, task, repairs }
+    Actor {
+        turns: tx,
+        task,
+        repairs,
+    }
 }
 
 /// Per member: the final states allowed, and what a complete read must show.
@@ -219,7 +252,17 @@ impl Sim {
     async fn new(seed: u64) -> Sim {
         let local = RedisServer::start();
         let remote = RedisServer::start();
-        let api = Arc::new(RedisTiers::connect(ORG, &local.url(), Some(&remote.url()), SETTINGS, true, LEASE_MS).unwrap());
+        let api = Arc::new(
+            RedisTiers::connect(
+                ORG,
+                &local.url(),
+                Some(&remote.url()),
+                SETTINGS,
+                true,
+                LEASE_MS,
+            )
+            .unwrap(),
+        );
         let mut sim = Sim {
             rng: StdRng::seed_from_u64(seed),
             local,
@@ -230,7 +273,15 @@ impl Sim {
             next_actor: 0,
             model: MEMBERS
                 .iter()
-                .map(|m| (*m, Expect { allowed: [false].into(), now: Some(false) }))
+                .map(|m| {
+                    (
+                        *m,
+                        Expect {
+                            allowed: [false].into(),
+                            now: Some(false),
+                        },
+                    )
+                })
                 .collect(),
             sponsor: true,
             snapshot_taken: false,
@@ -246,13 +297,29 @@ impl Sim {
     }
 
     fn tiers(&self) -> Arc<RedisTiers> {
-        Arc::new(RedisTiers::connect(ORG, &self.local.url(), Some(&self.remote.url()), SETTINGS, true, LEASE_MS).unwrap())
+        Arc::new(
+            RedisTiers::connect(
+                ORG,
+                &self.local.url(),
+                Some(&self.remote.url()),
+                SETTINGS,
+                true,
+                LEASE_MS,
+            )
+            .unwrap(),
+        )
     }
 
     fn add_actor(&mut self) {
         self.next_actor += 1;
         let seed = self.rng.gen();
-        let actor = spawn_actor(self.tiers(), Arc::clone(&self.remote_down), seed, format!("w{}", self.next_actor), Arc::clone(&self.losses));
+        let actor = spawn_actor(
+            self.tiers(),
+            Arc::clone(&self.remote_down),
+            seed,
+            format!("w{}", self.next_actor),
+            Arc::clone(&self.losses),
+        );
         self.actors.push(actor);
     }
 
@@ -263,19 +330,37 @@ impl Sim {
         if self.actors[i].turns.try_send(tx).is_err() {
             return false;
         }
-        let took = tokio::time::timeout(Duration::from_secs(10), rx).await.is_ok();
-        *self.stats.entry(if took { "worker steps" } else { "worker steps missed" }).or_default() += 1;
+        let took = tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .is_ok();
+        *self
+            .stats
+            .entry(if took {
+                "worker steps"
+            } else {
+                "worker steps missed"
+            })
+            .or_default() += 1;
         took
     }
 
     async fn set_sponsor(&mut self, sponsor: bool) {
         // The door's order: the sponsors set, then the key's own record.
         let uid = UID.to_string();
-        let change = Change { key: &SponsorKey::Sponsors, add: sponsor, items: &[(uid.as_str(), "")], status: None };
+        let change = Change {
+            key: &SponsorKey::Sponsors,
+            add: sponsor,
+            items: &[(uid.as_str(), "")],
+            status: None,
+        };
         // A first call after a restart of the local Redis meets a dead connection.
         for attempt in 0.. {
             let done = self.api.write(&change).await.is_ok()
-                && self.api.set_status(&SponsorKey::Mnodes(UID), sponsor, false).await.is_ok();
+                && self
+                    .api
+                    .set_status(&SponsorKey::Mnodes(UID), sponsor, false)
+                    .await
+                    .is_ok();
             if done {
                 break;
             }
@@ -305,7 +390,10 @@ impl Sim {
     fn unrepaired_remote_loss(&self) -> bool {
         let losses = self.losses.load(Ordering::SeqCst);
         losses > 0
-            && !self.actors.iter().any(|a| a.repairs.lock().unwrap().iter().any(|c| *c >= losses))
+            && !self
+                .actors
+                .iter()
+                .any(|a| a.repairs.lock().unwrap().iter().any(|c| *c >= losses))
     }
 
     async fn api_step(&mut self) {
@@ -314,22 +402,42 @@ impl Sim {
         match self.rng.gen_range(0..3) {
             0 | 1 => {
                 let add = self.rng.gen_bool(0.5);
-                let change = Change { key: &key, add, items: &[(m, "")], status: Some(self.sponsor) };
+                let change = Change {
+                    key: &key,
+                    add,
+                    items: &[(m, "")],
+                    status: Some(self.sponsor),
+                };
                 if self.api.write(&change).await.is_ok() {
                     *self.stats.entry("api writes").or_default() += 1;
                     let e = self.model.get_mut(m).unwrap();
                     e.now = Some(add);
-                    e.allowed = if add && !self.sponsor { [true, false].into() } else { [add].into() };
-                    self.log.push(format!("api: {} {m} (sponsor {})", if add { "add" } else { "remove" }, self.sponsor));
+                    e.allowed = if add && !self.sponsor {
+                        [true, false].into()
+                    } else {
+                        [add].into()
+                    };
+                    self.log.push(format!(
+                        "api: {} {m} (sponsor {})",
+                        if add { "add" } else { "remove" },
+                        self.sponsor
+                    ));
                 }
             }
             _ => {
-                let Ok(read) = self.api.read(&key, 1000, Some(self.sponsor)).await else { return };
+                let Ok(read) = self.api.read(&key, 1000, Some(self.sponsor)).await else {
+                    return;
+                };
                 if read.condition != Condition::Complete || !self.sponsor {
                     return;
                 }
                 *self.stats.entry("complete reads checked").or_default() += 1;
-                let got: BTreeSet<Vec<u8>> = read.items.unwrap_or_default().into_iter().map(|(m, _)| m).collect();
+                let got: BTreeSet<Vec<u8>> = read
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(m, _)| m)
+                    .collect();
                 for (m, e) in &self.model {
                     let present = got.contains(m.as_bytes());
                     let agrees = match e.now {
@@ -350,7 +458,9 @@ impl Sim {
     async fn fault(&mut self) {
         match self.rng.gen_range(0..11) {
             0 => {
-                let _: () = redis::cmd("FLUSHALL").query(&mut self.local.conn()).unwrap();
+                let _: () = redis::cmd("FLUSHALL")
+                    .query(&mut self.local.conn())
+                    .unwrap();
                 self.local_loss("local flush");
             }
             1 => {
@@ -384,19 +494,36 @@ impl Sim {
             7 => {
                 self.remote.restart();
                 self.losses.fetch_add(1, Ordering::SeqCst);
-                let lost_locally = self.api.read(&SponsorKey::Mnodes(UID), 0, None).await.map(|r| r.condition).unwrap_or(Condition::Lost) == Condition::Lost
-                    || self.api.read(&SponsorKey::Sponsors, 0, None).await.map(|r| r.condition).unwrap_or(Condition::Lost) == Condition::Lost;
+                let lost_locally = self
+                    .api
+                    .read(&SponsorKey::Mnodes(UID), 0, None)
+                    .await
+                    .map(|r| r.condition)
+                    .unwrap_or(Condition::Lost)
+                    == Condition::Lost
+                    || self
+                        .api
+                        .read(&SponsorKey::Sponsors, 0, None)
+                        .await
+                        .map(|r| r.condition)
+                        .unwrap_or(Condition::Lost)
+                        == Condition::Lost;
                 if lost_locally {
                     for e in self.model.values_mut() {
                         e.allowed.extend([true, false]);
                     }
                 }
-                self.log.push(format!("fault: remote restarted empty (local lost too: {lost_locally})"));
+                self.log.push(format!(
+                    "fault: remote restarted empty (local lost too: {lost_locally})"
+                ));
             }
             8 => {
                 let down = !self.remote_down.load(Ordering::SeqCst);
                 self.remote_down.store(down, Ordering::SeqCst);
-                self.log.push(format!("fault: remote {}", if down { "down" } else { "up" }));
+                self.log.push(format!(
+                    "fault: remote {}",
+                    if down { "down" } else { "up" }
+                ));
             }
             9 => {
                 let i = self.rng.gen_range(0..self.actors.len());
@@ -408,7 +535,8 @@ impl Sim {
             _ => {
                 let s = !self.sponsor;
                 self.set_sponsor(s).await;
-                self.log.push(format!("{}", if s { "promoted" } else { "demoted" }));
+                self.log
+                    .push((if s { "promoted" } else { "demoted" }).to_string());
             }
         }
     }
@@ -440,7 +568,11 @@ impl Sim {
                 self.step_actor(i).await;
             }
             let repaired = !self.unrepaired_remote_loss();
-            let read = self.api.read(&SponsorKey::Mnodes(UID), 1000, Some(true)).await.unwrap();
+            let read = self
+                .api
+                .read(&SponsorKey::Mnodes(UID), 1000, Some(true))
+                .await
+                .unwrap();
             let pending: bool = self.local.conn().exists("sync:p:{user:1:mnodes}").unwrap();
             let local = members_of(&mut self.local.conn(), "user:1:mnodes");
             let remote = members_of(&mut self.remote.conn(), "user:1:mnodes");
@@ -467,7 +599,10 @@ impl Sim {
 }
 
 fn budget(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,9 @@
 //!   the id is there: acknowledged write → present on the remote.
 //! - `fetch-back`: fills a sponsor's set to N members, waits until the remote
 //!   holds them all, then repeatedly deletes the local key and its
-//!   `sync:meta:` key (what a flush of the local Redis does to that key) and
+//!   `sync:m:{…}` meta key (what a flush of the local Redis does to that key) and
 //!   times the API's `GET /exclusions`, which must fetch the set back first
-//!   (and, with `--direct`, the same loss followed by `Sync::fetch_back`).
+//!   (and, with `--direct`, the same loss followed by `SyncStore::exclusions`).
 //!
 //! Every loop is bounded (duration, tries, per-sample timeout). Prints one
 //! `PROBE ...` line of `key=value` pairs per measurement.
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use redis::AsyncCommands;
-use sponsorgate_sync::{SponsorKey, Sync, SyncConfig, SyncMetrics};
+use sponsorgate_sync::{SyncConfig, SyncMetrics, SyncStore};
 
 #[derive(Parser)]
 struct Cli {
@@ -53,7 +53,7 @@ enum Command {
         members: usize,
         #[arg(long, default_value_t = 100)]
         tries: usize,
-        /// Also time `Sync::fetch_back` directly (same loss, no HTTP).
+        /// Also time `SyncStore::exclusions` directly (same loss, no HTTP).
         #[arg(long)]
         direct: bool,
         #[arg(long, default_value = "acme-org")]
@@ -179,7 +179,7 @@ async fn main() -> Res<()> {
             for i in have..members {
                 api.exclude(&format!("fb-{i:04}")).await?;
             }
-            let meta = format!("sync:meta:{key}");
+            let meta = format!("sync:m:{{{key}}}");
             // The remote must hold the whole set before the local one loses it.
             let mut waited = 0;
             while remote.scard::<_, usize>(&key).await? < members {
@@ -207,14 +207,15 @@ async fn main() -> Res<()> {
                 &format!(" members={members} how=DEL(key,meta)+GET_/exclusions"),
             );
             if direct {
-                let cfg = SyncConfig::new(cli.local.as_str(), cli.remote.as_str(), sponsorable);
-                let sync = Sync::connect(cfg, SyncMetrics::new()).await?;
-                let sk = SponsorKey::Mnodes(cli.user_id);
+                let mut cfg =
+                    SyncConfig::new(cli.local.as_str(), Some(cli.remote.clone()), sponsorable);
+                cfg.remote_timeout = Duration::from_secs(10);
+                let sync = SyncStore::connect(cfg, SyncMetrics::new()).await?;
                 let mut samples = Vec::new();
                 for _ in 0..tries {
                     let _: i64 = local.del(&[&key, &meta]).await?;
                     let started = Instant::now();
-                    sync.fetch_back(&sk).await?;
+                    sync.exclusions(cli.user_id).await?;
                     samples.push(started.elapsed());
                     let n: usize = local.scard(&key).await?;
                     if n != members {
@@ -225,7 +226,7 @@ async fn main() -> Res<()> {
                 summary(
                     "fetch_back_direct",
                     samples,
-                    &format!(" members={members} how=DEL(key,meta)+Sync::fetch_back"),
+                    &format!(" members={members} how=DEL(key,meta)+SyncStore::exclusions"),
                 );
             }
         }
