@@ -28,8 +28,14 @@ end
 redis.call('DEL', wlist)
 local s = tonumber(redis.call('HGET', meta, 's') or '0')
 if remote_s > s then s = remote_s end
-redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key), 's', fmt(s), 'sp', '1')
+redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key), 's', fmt(s))
 redis.call('HDEL', meta, 'f', 't')
-redis.call('PERSIST', meta)
+if redis.call('HGET', meta, 'sp') == '0' then
+  -- Demoted while the fetch ran: the copy is theirs all the same, with a TTL.
+  local ttl = tonumber(ARGV[4])
+  if ttl > 0 and redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ttl) end
+else
+  redis.call('PERSIST', meta)
+end
 if events > 0 then redis.call('HINCRBY', meta, 'e', events) end
 return 1

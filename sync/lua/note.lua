@@ -9,7 +9,9 @@ if lost then
   redis.call('HDEL', meta, 'h')
   return 2
 end
-if ttl_set and redis.call('PTTL', key) > 0 then redis.call('HSET', meta, 't', '1') end
+-- A TTL set by another program: the key's disappearance will be an expiry
+-- (a loss), even when it is already gone by now.
+if ttl_set then redis.call('HSET', meta, 't', '1') end
 local e = tonumber(redis.call('HGET', meta, 'e') or '0')
 if e >= count then
   redis.call('HINCRBY', meta, 'e', -count)
@@ -17,6 +19,8 @@ if e >= count then
 end
 redis.call('HDEL', meta, 'e')
 if redis.call('HGET', meta, 'h') ~= epoch() then return 0 end
-redis.call('HSET', meta, 'p', redis.call('EXISTS', key))
+-- Only ever raise p: whether an absence is a deletion or a loss is for
+-- condition() to say, with the policy and the TTL flag.
+if redis.call('EXISTS', key) == 1 then redis.call('HSET', meta, 'p', '1') end
 redis.call('HSET', pending, '', fmt(next_stamp(meta)) .. ':dS')
 return 1

@@ -67,16 +67,16 @@ if sync_on then
   local origin = 'U'
   if sp == '1' then origin = 'S' elseif sp == '0' then origin = 'N' end
   -- A non-sponsor's additions are not persisted; their removals are (they
-  -- may still be in a former sponsor's remote copy).
-  if not (origin == 'N' and op == 'a') then
-    local fetching = in_fetch(meta)
-    local step = (kind == 'set') and 1 or 2
-    for i = FIRST, #ARGV, step do
-      local entry = stamp .. ':' .. op .. origin
-      if kind == 'hash' then entry = entry .. ':' .. ARGV[i + 1] end
-      redis.call('HSET', pending, ARGV[i], entry)
-      if fetching then redis.call('RPUSH', wlist, ARGV[i], entry) end
-    end
+  -- may still be in a former sponsor's remote copy). A running fetch-back
+  -- replays every write on the copy it swaps in, persisted or not.
+  local record = not (origin == 'N' and op == 'a')
+  local fetching = in_fetch(meta)
+  local step = (kind == 'set') and 1 or 2
+  for i = FIRST, #ARGV, step do
+    local entry = stamp .. ':' .. op .. origin
+    if kind == 'hash' then entry = entry .. ':' .. ARGV[i + 1] end
+    if record then redis.call('HSET', pending, ARGV[i], entry) end
+    if fetching then redis.call('RPUSH', wlist, ARGV[i], entry) end
   end
   redis.call('HSET', meta, 'p', redis.call('EXISTS', key))
   if events > 0 then redis.call('HINCRBY', meta, 'e', events) end

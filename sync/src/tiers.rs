@@ -588,7 +588,8 @@ impl Tiers for RedisTiers {
             .key(self.keys.wlist(&name))
             .arg(token)
             .arg(kind(key))
-            .arg(remote_stamp);
+            .arg(remote_stamp)
+            .arg(self.ttl(key));
         let done: i64 = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
         Ok(done == 1)
     }

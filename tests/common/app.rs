@@ -20,6 +20,7 @@ pub struct TestAppBuilder {
     vars: HashMap<String, String>,
     with_remote: bool,
     run_worker: bool,
+    local_args: Vec<String>,
 }
 
 pub struct TestApp {
@@ -56,6 +57,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Extra `redis-server` arguments of the local Redis (e.g. its eviction policy).
+    pub fn local_redis_args(mut self, args: &[&str]) -> Self {
+        self.local_args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
     /// Serve without the in-process worker (tests drive sync steps themselves).
     pub fn without_worker(mut self) -> Self {
         self.run_worker = false;
@@ -66,7 +73,8 @@ impl TestAppBuilder {
         let sim = GithubSim::start(SimOptions::default())
             .await
             .expect("start fake GitHub");
-        let local = RedisServer::start();
+        let local_args: Vec<&str> = self.local_args.iter().map(String::as_str).collect();
+        let local = RedisServer::start_with(None, &local_args);
         let remote = self
             .with_remote
             .then(|| RedisServer::start_with_password(REMOTE_PASSWORD));
@@ -121,6 +129,7 @@ impl TestApp {
             vars: HashMap::new(),
             with_remote: false,
             run_worker: true,
+            local_args: Vec::new(),
         }
     }
 

@@ -607,10 +607,10 @@ fn budget(name: &str, default: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulation_keeps_every_acknowledged_change_under_faults() {
-    let steps = budget("SIM_STEPS", 4000);
+    let steps = budget("SIM_STEPS", 20_000);
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
-        Err(_) => (1..=budget("SIM_SEEDS", 5) as u64).collect(),
+        Err(_) => (1..=budget("SIM_SEEDS", 4) as u64).collect(),
     };
     for seed in seeds {
         eprintln!("simulation seed {seed}: {steps} steps (replay: SIM_SEED={seed})");
