@@ -13,5 +13,6 @@ mod process;
 mod reverify;
 mod signin;
 mod sync_api;
+mod sync_chaos;
 mod sync_faults;
 mod webhooks;

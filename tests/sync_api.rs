@@ -2,7 +2,7 @@
 //! back after a local loss, deletes winning, nothing lost across outages and
 //! crashes of a `sponsorgate sync` process.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use github_sim::FixtureSponsorship;
@@ -10,7 +10,7 @@ use redis::Commands;
 use serde_json::json;
 
 use crate::common::app::status_json;
-use crate::common::sync::{exclude, members, remove};
+use crate::common::sync::{exclude, members, remove, SyncProcess};
 use crate::common::{eventually, TestApp};
 
 async fn until_remote_has(app: &TestApp, key: &str, expected: &[String], limit: Duration) {
@@ -299,34 +299,6 @@ async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
 }
 
 /// A `sponsorgate sync` child process, killed when dropped.
-struct SyncProcess(Child);
-
-impl SyncProcess {
-    fn spawn(app: &TestApp, args: &[&str]) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
-            .arg("sync")
-            .args(args)
-            .envs(app.process_env())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sponsorgate sync");
-        Self(child)
-    }
-
-    fn sigkill(&mut self) {
-        // std's Child::kill is SIGKILL on Unix: no chance to clean up.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for SyncProcess {
-    fn drop(&mut self) {
-        self.sigkill();
-    }
-}
-
 #[tokio::test]
 async fn a_sync_process_killed_with_sigkill_loses_no_acknowledged_change() {
     let app = TestApp::builder()

@@ -29,7 +29,7 @@ redis.call('DEL', wlist)
 local s = tonumber(redis.call('HGET', meta, 's') or '0')
 if remote_s > s then s = remote_s end
 redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key), 's', fmt(s))
-redis.call('HDEL', meta, 'f', 't')
+redis.call('HDEL', meta, 'f', 't', 'd')
 if redis.call('HGET', meta, 'sp') == '0' then
   -- Demoted while the fetch ran: the copy is theirs all the same, with a TTL.
   local ttl = tonumber(ARGV[4])

@@ -6,7 +6,7 @@
 local key, meta, pending = KEYS[1], KEYS[2], KEYS[3]
 local count, lost, ttl_set = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3] == '1'
 if lost then
-  redis.call('HDEL', meta, 'h')
+  redis.call('HDEL', meta, 'h', 'd')
   return 2
 end
 -- A TTL set by another program: the key's disappearance will be an expiry

@@ -28,7 +28,7 @@ local function condition(key, meta, pending, evict)
   if h ~= epoch() then return 'lost' end
   if p == '1' and redis.call('EXISTS', key) == 0 then
     if evict == '1' or t == '1' then
-      redis.call('HDEL', meta, 'h')
+      redis.call('HDEL', meta, 'h', 'd')
       return 'lost'
     end
     redis.call('HSET', meta, 'p', '0')
@@ -57,6 +57,7 @@ local function apply_status(key, meta, pending, sync_on, status, settle, ttl)
     if ttl ~= '0' and redis.call('PERSIST', key) == 1 then redis.call('HINCRBY', meta, 'e', 1) end
     if sync_on and was == '0' then
       local h = redis.call('HGET', meta, 'h')
+      redis.call('HDEL', meta, 'd')
       if h == epoch() and redis.call('EXISTS', key) == 1 then
         redis.call('HSET', meta, 'h', 'u' .. h)
       else

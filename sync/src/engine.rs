@@ -126,7 +126,7 @@ pub async fn push_key<T: Tiers>(
         cursor = next;
     }
     if let Some(marker) = marker {
-        match diff_key(t, key).await? {
+        match diff_key(t, key, token).await? {
             DiffOutcome::Diffed => report.diffed = true,
             DiffOutcome::NotComplete => {
                 report.needs_fetch = true;
@@ -167,13 +167,21 @@ async fn scan_all<T: Tiers>(
 
 /// Makes the remote copy equal to the complete local key (another program
 /// changed it, or a reconciliation found a difference). Never for a lost key.
-pub async fn diff_key<T: Tiers>(t: &T, key: &SponsorKey) -> Result<DiffOutcome, SyncError> {
-    let (stamp, marker) = match t.begin_diff(key).await? {
+pub async fn diff_key<T: Tiers>(
+    t: &T,
+    key: &SponsorKey,
+    token: &str,
+) -> Result<DiffOutcome, SyncError> {
+    let (stamp, marker) = match t.begin_diff(key, token).await? {
         DiffStart::NotComplete => return Ok(DiffOutcome::NotComplete),
         DiffStart::NotSponsor => return Ok(DiffOutcome::NotSponsor),
         DiffStart::Ready { stamp, marker } => (stamp, marker),
     };
     let local = scan_all(t, key, false).await?;
+    if !t.end_diff(key, token).await? {
+        // Lost while it was read: the scan may be partial, never mirror it.
+        return Ok(DiffOutcome::NotComplete);
+    }
     let remote = scan_all(t, key, true).await?;
     let entries = diff(&local, &remote, stamp);
     apply_chunked(t, key, entries).await?;
@@ -283,7 +291,7 @@ pub async fn reconcile_key<T: Tiers>(
             _ => Reconciled::Skipped,
         });
     }
-    Ok(match diff_key(t, key).await? {
+    Ok(match diff_key(t, key, token).await? {
         DiffOutcome::Diffed => Reconciled::Compared,
         _ => Reconciled::Skipped,
     })

@@ -132,7 +132,9 @@ pub trait Tiers {
         token: &str,
         remote_stamp: Stamp,
     ) -> Result<bool, SyncError>;
-    async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError>;
+    async fn begin_diff(&self, key: &SponsorKey, token: &str) -> Result<DiffStart, SyncError>;
+    /// Whether the key stayed complete since `begin_diff` with `token`.
+    async fn end_diff(&self, key: &SponsorKey, token: &str) -> Result<bool, SyncError>;
     async fn remote_apply(
         &self,
         key: &SponsorKey,
@@ -154,6 +156,7 @@ pub(crate) struct Scripts {
     begin_fetch: Script,
     finish_fetch: Script,
     begin_diff: Script,
+    end_diff: Script,
     pub(crate) note: Script,
     sponsor_check: Script,
     remote_apply: Script,
@@ -169,6 +172,7 @@ impl Scripts {
             begin_fetch: lua(include_str!("../lua/begin_fetch.lua")),
             finish_fetch: lua(include_str!("../lua/finish_fetch.lua")),
             begin_diff: lua(include_str!("../lua/begin_diff.lua")),
+            end_diff: lua(include_str!("../lua/end_diff.lua")),
             note: lua(include_str!("../lua/note.lua")),
             sponsor_check: lua(include_str!("../lua/sponsor_check.lua")),
             remote_apply: Script::new(include_str!("../lua/remote_apply.lua")),
@@ -594,14 +598,27 @@ impl Tiers for RedisTiers {
         Ok(done == 1)
     }
 
-    async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError> {
+    async fn end_diff(&self, key: &SponsorKey, token: &str) -> Result<bool, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.end_diff.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name))
+            .arg(self.evict())
+            .arg(token);
+        let ok: i64 = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        Ok(ok == 1)
+    }
+
+    async fn begin_diff(&self, key: &SponsorKey, token: &str) -> Result<DiffStart, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.begin_diff.prepare_invoke();
         inv.key(&name)
             .key(self.keys.meta(&name))
             .key(self.keys.pending(&name))
             .arg(self.evict())
-            .arg(owner(key));
+            .arg(owner(key))
+            .arg(token);
         let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
         match int(reply.first().unwrap_or(&Value::Nil), "begin diff")? {
             1 => {

@@ -1,6 +1,7 @@
 //! Helpers of the sync tests: set contents on either side, API writes that
 //! must succeed, and polls for the remote to catch up.
 
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use redis::Commands;
@@ -65,4 +66,33 @@ pub async fn complete_exclusions(app: &TestApp, user: &SignedIn, limit: Duration
         })
     })
     .await
+}
+
+/// A `sponsorgate sync` process of the test app (the worker alone).
+pub struct SyncProcess(Child);
+
+impl SyncProcess {
+    pub fn spawn(app: &TestApp, args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
+            .arg("sync")
+            .args(args)
+            .envs(app.process_env())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sponsorgate sync");
+        Self(child)
+    }
+
+    pub fn sigkill(&mut self) {
+        // std's Child::kill is SIGKILL on Unix: no chance to clean up.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for SyncProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
 }
