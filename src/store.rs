@@ -188,6 +188,13 @@ impl Store {
         Ok(self.data.set_sponsor(user_id, status, &fields).await?)
     }
 
+    /// The ids in `sponsors:{SPONSORABLE}` (fetched back first, within the
+    /// bound, when the local copy was lost).
+    pub async fn sponsor_ids(&self) -> Result<Vec<u64>, AppError> {
+        let Members { items, .. } = self.data.sponsors().await?;
+        Ok(items.iter().filter_map(|(id, _)| id.parse().ok()).collect())
+    }
+
     /// Whether the user is in `sponsors:{SPONSORABLE}` now (fetched back first
     /// when the local copy was lost).
     pub async fn is_sponsor(&self, user_id: u64) -> Result<bool, AppError> {

@@ -59,11 +59,7 @@ pub async fn reverify_once(
         .collect();
 
     let mut conn = app.store.connection();
-    let sponsors_key = sponsorgate_sync::Keys::new(&app.config.sponsorable)
-        .sponsors()
-        .to_owned();
-    let local: Vec<String> = conn.smembers(&sponsors_key).await.map_err(AppError::from)?;
-    let local: BTreeSet<u64> = local.iter().filter_map(|m| m.parse().ok()).collect();
+    let local: BTreeSet<u64> = app.store.sponsor_ids().await?.into_iter().collect();
     if listed.is_empty() && !local.is_empty() {
         return Err(ReverifyError::EmptyList(
             app.config.sponsorable.clone(),

@@ -287,6 +287,11 @@ impl SyncStore {
         self.inner.read_all(&SponsorKey::Mnodes(user_id)).await
     }
 
+    /// The sponsors set's ids.
+    pub async fn sponsors(&self) -> Result<Members, SyncError> {
+        self.inner.read_all(&SponsorKey::Sponsors).await
+    }
+
     /// `user_details:{id}` fields (empty when absent).
     pub async fn user_fields(&self, user_id: u64) -> Result<Members, SyncError> {
         self.inner.read_all(&SponsorKey::UserDetails(user_id)).await
