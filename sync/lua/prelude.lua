@@ -5,8 +5,10 @@ local function fmt(n) return string.format('%.0f', n) end
 -- The identity of this Redis process: a restart (with an older snapshot, an
 -- empty dataset, or a promoted replica) changes it, so every key hydrated
 -- before counts as lost.
+local EPOCH = nil
 local function epoch()
-  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  if not EPOCH then EPOCH = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') end
+  return EPOCH
 end
 local function next_stamp(meta)
   local t = redis.call('TIME')
@@ -79,4 +81,13 @@ local function apply_status(key, meta, pending, sync_on, status, settle, ttl)
     end
   end
   return was
+end
+-- The owner's sponsorship from the sponsors set, when the caller passed it
+-- along (KEYS sponsors, its meta, its pending; a single Redis, where every
+-- key is on one node): '1'/'0', or '' when that set is lost (the key's own
+-- record decides then) — and whether it is lost.
+local function sponsorship_from(sync_on, skey, smeta, spending, evict, uid)
+  if not skey then return '', false end
+  if sync_on and condition(skey, smeta, spending, evict) ~= 'ok' then return '', true end
+  return (redis.call('SISMEMBER', skey, uid) == 1) and '1' or '0', false
 end

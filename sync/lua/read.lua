@@ -2,7 +2,11 @@
 -- (larger keys are read with SSCAN/HSCAN, so no call blocks the server).
 local key, meta, pending = KEYS[1], KEYS[2], KEYS[3]
 local sync_on, evict, limit, kind, owner = ARGV[1] == '1', ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local override, ttl = ARGV[6], ARGV[7]
+local override, ttl, uid = ARGV[6], ARGV[7], ARGV[8]
+local sponsors_lost = false
+if override == '' and owner == 'u' then
+  override, sponsors_lost = sponsorship_from(sync_on, KEYS[4], KEYS[5], KEYS[6], evict, uid)
+end
 local sp = redis.call('HGET', meta, 'sp')
 if owner == 's' then sp = '1'
 elseif override ~= '' and override ~= sp then
@@ -18,7 +22,7 @@ if sync_on and cond == 'lost' and sp == '0' then
 end
 local n
 if kind == 'set' then n = redis.call('SCARD', key) else n = redis.call('HLEN', key) end
-local out = {cond, sp or '', n}
+local out = {cond, sp or '', n, sponsors_lost and 1 or 0}
 if n <= limit then
   local items
   if kind == 'set' then items = redis.call('SMEMBERS', key) else items = redis.call('HGETALL', key) end

@@ -3,8 +3,12 @@
 local key, meta, pending, wlist = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local sync_on, evict, kind, op = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
 local ttl, quota_sponsor, quota_free = ARGV[5], ARGV[6], ARGV[7]
-local override, owner = ARGV[8], ARGV[9]
-local FIRST = 10
+local override, owner, uid = ARGV[8], ARGV[9], ARGV[10]
+local FIRST = 11
+local sponsors_lost = false
+if override == '' and owner == 'u' then
+  override, sponsors_lost = sponsorship_from(sync_on, KEYS[5], KEYS[6], KEYS[7], evict, uid)
+end
 
 -- override: the owner's sponsorship as the sponsors set says now (the
 -- caller read it; it lives in another slot), '' when it could not be known:
@@ -86,4 +90,4 @@ if sync_on then
 end
 local count = 0
 if kind == 'set' then count = redis.call('SCARD', key) end
-return {changed, sp or '', cond, count, stamp}
+return {changed, sp or '', cond, count, stamp, sponsors_lost and 1 or 0}

@@ -166,16 +166,25 @@ impl Inner {
         }
     }
 
-    async fn write(self: &Arc<Self>, mut change: Change<'_>) -> Result<WriteReply, SyncError> {
-        if change.status.is_none() {
-            change.status = self.status_of(change.key).await?;
-        }
-        let reply = self.tiers.write(&change).await?;
+    /// One step (the sponsors set is read inside it); the slow path only
+    /// when the sponsors set was lost and the key's own record does not know.
+    async fn write(self: &Arc<Self>, change: Change<'_>) -> Result<WriteReply, SyncError> {
+        let mut reply = self.tiers.write(&change).await?;
         if let WriteReply::Done {
-            condition, sponsor, ..
-        } = &reply
+            condition,
+            sponsor,
+            sponsors_lost,
+            ..
+        } = &mut reply
         {
             self.announce(change.key);
+            if *sponsors_lost {
+                if sponsor.is_none() {
+                    *sponsor = self.record_status(change.key).await?;
+                } else {
+                    drop(fetch_task(self, SponsorKey::Sponsors));
+                }
+            }
             if *condition == Condition::Lost && *sponsor != Some(false) {
                 // Fetch it back now rather than at the next read.
                 drop(fetch_task(self, change.key.clone()));
@@ -184,9 +193,26 @@ impl Inner {
         Ok(reply)
     }
 
-    async fn read_all(self: &Arc<Self>, key: &SponsorKey) -> Result<Members, SyncError> {
+    /// The owner's sponsorship from the sponsors set (fetched back within the
+    /// bound), recorded on `key`; `None` when it still cannot be known.
+    async fn record_status(self: &Arc<Self>, key: &SponsorKey) -> Result<Option<bool>, SyncError> {
         let status = self.status_of(key).await?;
-        let mut state: ReadReply = self.tiers.read(key, SMALL, status).await?;
+        if let Some(s) = status {
+            self.tiers.set_status(key, s, false).await?;
+        }
+        Ok(status)
+    }
+
+    async fn read_all(self: &Arc<Self>, key: &SponsorKey) -> Result<Members, SyncError> {
+        let mut state: ReadReply = self.tiers.read(key, SMALL, None).await?;
+        if state.sponsors_lost {
+            if state.sponsor.is_none() {
+                self.record_status(key).await?;
+                state = self.tiers.read(key, SMALL, None).await?;
+            } else {
+                drop(fetch_task(self, SponsorKey::Sponsors));
+            }
+        }
         if state.condition == Condition::Lost {
             self.hydrate_bounded(key).await;
             state = self.tiers.read(key, SMALL, None).await?;

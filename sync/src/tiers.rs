@@ -49,6 +49,9 @@ pub enum WriteReply {
         condition: Condition,
         /// Members after the change (sets).
         count: u64,
+        /// The sponsors set was lost: the key's own record of the owner's
+        /// sponsorship was used (fetch the sponsors set back).
+        sponsors_lost: bool,
     },
     QuotaExceeded {
         limit: u64,
@@ -59,6 +62,8 @@ pub enum WriteReply {
 pub struct ReadReply {
     pub condition: Condition,
     pub sponsor: Option<bool>,
+    /// As in [`WriteReply::Done`].
+    pub sponsors_lost: bool,
     pub len: u64,
     /// Members (empty values) or field/value pairs; `None` when the key is
     /// larger than the limit (read it with [`Tiers::scan_local`]).
@@ -340,6 +345,17 @@ impl RedisTiers {
         }
     }
 
+    /// On a single Redis every key is on one node, so a user key's step
+    /// reads the sponsors set itself (one round trip instead of two). On a
+    /// Redis Cluster (issue 13) the door passes the answer of its own
+    /// `sponsor_check` step instead, and every step stays in one slot.
+    fn colocated_sponsors(&self, inv: &mut redis::ScriptInvocation<'_>) {
+        let sponsors = self.keys.sponsors();
+        inv.key(sponsors)
+            .key(self.keys.meta(sponsors))
+            .key(self.keys.pending(sponsors));
+    }
+
     fn remote(&self) -> Result<&Conn, SyncError> {
         self.remote
             .as_deref()
@@ -373,8 +389,9 @@ impl Tiers for RedisTiers {
         inv.key(&name)
             .key(self.keys.meta(&name))
             .key(self.keys.pending(&name))
-            .key(self.keys.wlist(&name))
-            .arg(flag(self.sync_on()))
+            .key(self.keys.wlist(&name));
+        self.colocated_sponsors(&mut inv);
+        inv.arg(flag(self.sync_on()))
             .arg(self.evict())
             .arg(kind(change.key))
             .arg(if change.add { "a" } else { "r" })
@@ -382,7 +399,8 @@ impl Tiers for RedisTiers {
             .arg(self.settings.quota_sponsor)
             .arg(self.settings.quota_free)
             .arg(change.status.map(flag).unwrap_or(""))
-            .arg(owner(change.key));
+            .arg(owner(change.key))
+            .arg(change.key.user_id().unwrap_or(0));
         let hash = matches!(change.key, SponsorKey::UserDetails(_));
         for (field, value) in change.items {
             inv.arg(*field);
@@ -396,7 +414,7 @@ impl Tiers for RedisTiers {
             let limit = int(reply.get(1).unwrap_or(&Value::Nil), "write")?.max(0) as u64;
             return Ok(WriteReply::QuotaExceeded { limit });
         }
-        let [_, sp, cond, count, _stamp] = reply.as_slice() else {
+        let [_, sp, cond, count, _stamp, lost] = reply.as_slice() else {
             return Err(SyncError::protocol("write", "short reply"));
         };
         Ok(WriteReply::Done {
@@ -404,6 +422,7 @@ impl Tiers for RedisTiers {
             sponsor: sponsor_of(&text(sp, "write")?),
             condition: condition(&text(cond, "write")?),
             count: int(count, "write")?.max(0) as u64,
+            sponsors_lost: int(lost, "write")? == 1,
         })
     }
 
@@ -417,17 +436,21 @@ impl Tiers for RedisTiers {
         let mut inv = self.scripts.read.prepare_invoke();
         inv.key(&name)
             .key(self.keys.meta(&name))
-            .key(self.keys.pending(&name))
-            .arg(flag(self.sync_on()))
+            .key(self.keys.pending(&name));
+        self.colocated_sponsors(&mut inv);
+        inv.arg(flag(self.sync_on()))
             .arg(self.evict())
             .arg(limit)
             .arg(kind(key))
             .arg(owner(key))
             .arg(status.map(flag).unwrap_or(""))
-            .arg(self.ttl(key));
+            .arg(self.ttl(key))
+            .arg(key.user_id().unwrap_or(0));
         let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
         let mut it = reply.into_iter();
-        let (Some(cond), Some(sp), Some(len)) = (it.next(), it.next(), it.next()) else {
+        let (Some(cond), Some(sp), Some(len), Some(lost)) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
             return Err(SyncError::protocol("read", "short reply"));
         };
         let len = int(&len, "read")?.max(0) as u64;
@@ -445,6 +468,7 @@ impl Tiers for RedisTiers {
         Ok(ReadReply {
             condition: condition(&text(&cond, "read")?),
             sponsor: sponsor_of(&text(&sp, "read")?),
+            sponsors_lost: int(&lost, "read")? == 1,
             len,
             items,
         })
