@@ -2,7 +2,6 @@
 //! back after a local loss, deletes winning, nothing lost across outages and
 //! crashes of a `sponsorgate sync` process.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use github_sim::FixtureSponsorship;
@@ -10,7 +9,7 @@ use redis::Commands;
 use serde_json::json;
 
 use crate::common::app::status_json;
-use crate::common::sync::{exclude, members, remove, SyncProcess};
+use crate::common::sync::{exclude, members, remove, run_reconcile, SyncProcess};
 use crate::common::{eventually, TestApp};
 
 async fn until_remote_has(app: &TestApp, key: &str, expected: &[String], limit: Duration) {
@@ -350,16 +349,7 @@ async fn sync_reconcile_repairs_a_divergence_made_by_hand() {
         .hset("user_details:1001", "user_login", "mallory")
         .unwrap();
 
-    let output = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
-        .args(["sync", "--reconcile"])
-        .envs(app.process_env())
-        .output()
-        .expect("run sponsorgate sync --reconcile");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_reconcile(&app);
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(!summary.trim().is_empty(), "prints what it changed");
     assert_eq!(members(&mut remote, "user:1001:mnodes"), vec!["a", "b"]);

@@ -3,7 +3,6 @@
 //! first sync design lost an acknowledged write or brought a removal back
 //! (SPEC §6.8–6.13). Each one failed on that design.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use github_sim::FixtureSponsorship;
@@ -11,7 +10,7 @@ use redis::Commands;
 use serde_json::json;
 
 use crate::common::sync::{
-    complete_exclusions, exclude, members, remove, until_local_has, until_remote_has,
+    complete_exclusions, exclude, members, remove, run_reconcile, until_local_has, until_remote_has,
 };
 use crate::common::{eventually, TestApp};
 
@@ -81,16 +80,7 @@ async fn scenario_1_a_write_to_an_evicted_set_while_the_remote_is_down_wipes_not
     until_local_has(&app, ALICE, &["b", "c", "d"], LONG).await;
     // And a forced write to an evicted set cannot overwrite the remote at
     // the next reconciliation either.
-    let output = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
-        .args(["sync", "--reconcile"])
-        .envs(app.process_env())
-        .output()
-        .expect("run sponsorgate sync --reconcile");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_reconcile(&app);
     assert_eq!(members(&mut app.remote_conn(), ALICE), ["b", "c", "d"]);
 }
 
@@ -131,16 +121,7 @@ async fn scenario_3_a_stub_written_after_a_local_flush_never_replaces_the_profil
     let body = crate::webhooks::payload("tier_changed", "alice", 1001, 1500);
     let (status, _) = crate::webhooks::send_with_secret(&app, secret, &body).await;
     assert!(status < 300, "{status}");
-    let output = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
-        .args(["sync", "--reconcile"])
-        .envs(app.process_env())
-        .output()
-        .expect("run sponsorgate sync --reconcile");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_reconcile(&app);
 
     let profile: std::collections::HashMap<String, String> =
         remote.hgetall("user_details:1001").unwrap();
@@ -334,26 +315,14 @@ async fn scenario_8_a_del_by_another_program_while_no_worker_listens_is_mirrored
     let alice = app.sign_in("alice").await;
     exclude(&app, &alice, "a").await;
     exclude(&app, &alice, "b").await;
-    let reconcile = || {
-        let output = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
-            .args(["sync", "--reconcile"])
-            .envs(app.process_env())
-            .output()
-            .expect("run sponsorgate sync --reconcile");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    reconcile();
+    run_reconcile(&app);
     assert_eq!(members(&mut app.remote_conn(), ALICE), ["a", "b"]);
     assert_eq!(complete_exclusions(&app, &alice, LONG).await, ["a", "b"]);
 
     // No worker runs: nobody sees the event. The local Redis cannot evict
     // keys without a TTL (noeviction), so the absence is a deletion.
     let _: () = app.local_conn().del(ALICE).unwrap();
-    reconcile();
+    run_reconcile(&app);
     assert!(
         members(&mut app.remote_conn(), ALICE).is_empty(),
         "the deletion is mirrored"

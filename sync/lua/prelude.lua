@@ -91,3 +91,14 @@ local function sponsorship_from(sync_on, skey, smeta, spending, evict, uid)
   if sync_on and condition(skey, smeta, spending, evict) ~= 'ok' then return '', true end
   return (redis.call('SISMEMBER', skey, uid) == 1) and '1' or '0', false
 end
+-- The condition a step works with: a non-sponsor's key has no remote copy
+-- to wait for, so it is complete as it stands.
+local function condition_for(sync_on, key, meta, pending, evict, sp)
+  if not sync_on then return 'ok' end
+  local cond = condition(key, meta, pending, evict)
+  if cond == 'lost' and sp == '0' then
+    redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key))
+    cond = 'ok'
+  end
+  return cond
+end

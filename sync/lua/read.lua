@@ -13,13 +13,7 @@ elseif override ~= '' and override ~= sp then
   apply_status(key, meta, pending, sync_on, override, false, ttl)
   sp = override
 end
-local cond = 'ok'
-if sync_on then cond = condition(key, meta, pending, evict) end
--- A non-sponsor's key has no remote copy to wait for: complete as it stands.
-if sync_on and cond == 'lost' and sp == '0' then
-  redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key))
-  cond = 'ok'
-end
+local cond = condition_for(sync_on, key, meta, pending, evict, sp)
 local n
 if kind == 'set' then n = redis.call('SCARD', key) else n = redis.call('HLEN', key) end
 local out = {cond, sp or '', n, sponsors_lost and 1 or 0}

@@ -23,41 +23,41 @@ else
   end
 end
 
-local cond = 'ok'
-if sync_on then cond = condition(key, meta, pending, evict) end
--- A non-sponsor's key has no remote copy to wait for: complete as it stands.
-if sync_on and cond == 'lost' and sp == '0' then
-  redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key))
-  cond = 'ok'
-end
+local cond = condition_for(sync_on, key, meta, pending, evict, sp)
 
-local changed, events = 0, 0
+local changed, events, count, exists = 0, 0, 0, true
 if kind == 'set' then
   local member = ARGV[FIRST]
+  count = redis.call('SCARD', key)
   if op == 'a' then
-    if redis.call('SISMEMBER', key, member) == 0 then
-      local quota = tonumber(sp == '1' and quota_sponsor or quota_free)
-      if redis.call('SCARD', key) >= quota then return {-3, quota} end
-      redis.call('SADD', key, member)
-      changed, events = 1, 1
-    end
+    -- SADD's reply says whether it was there; the quota is checked first
+    -- only when the set is full.
+    local quota = tonumber(sp == '1' and quota_sponsor or quota_free)
+    if count >= quota and redis.call('SISMEMBER', key, member) == 0 then return {-3, quota} end
+    changed = redis.call('SADD', key, member)
+    count = count + changed
+    events = changed
   else
     changed = redis.call('SREM', key, member)
+    count = count - changed
     if changed == 1 then
       events = 1
-      if redis.call('EXISTS', key) == 0 then events = 2 end
+      if count == 0 then events = 2 end
     end
   end
+  exists = count > 0
 else
   redis.call('HSET', key, unpack(ARGV, FIRST))
   changed, events = 1, 1
 end
 
-if ttl ~= '0' and redis.call('EXISTS', key) == 1 then
+if ttl ~= '0' and exists then
   if sp == '1' then
-    if redis.call('PERSIST', key) == 1 then events = events + 1 end
-    redis.call('PERSIST', meta)
-    redis.call('HDEL', meta, 't')
+    if redis.call('PERSIST', key) == 1 then
+      -- A TTL another program set is gone: the key's end is ours to see again.
+      events = events + 1
+      redis.call('HDEL', meta, 't')
+    end
   elseif sp == '0' then
     redis.call('EXPIRE', key, ttl)
     events = events + 1
@@ -65,29 +65,37 @@ if ttl ~= '0' and redis.call('EXISTS', key) == 1 then
 end
 
 local stamp = ''
+local recorded = false
 if sync_on then
-  local s = next_stamp(meta)
-  stamp = fmt(s)
   local origin = 'U'
   if sp == '1' then origin = 'S' elseif sp == '0' then origin = 'N' end
   -- A non-sponsor's additions are not persisted; their removals are (they
   -- may still be in a former sponsor's remote copy). A running fetch-back
   -- replays every write on the copy it swaps in, persisted or not.
-  local record = not (origin == 'N' and op == 'a')
-  local fetching = in_fetch(meta)
-  local step = (kind == 'set') and 1 or 2
-  for i = FIRST, #ARGV, step do
-    local entry = stamp .. ':' .. op .. origin
-    if kind == 'hash' then entry = entry .. ':' .. ARGV[i + 1] end
-    if record then redis.call('HSET', pending, ARGV[i], entry) end
-    if fetching then redis.call('RPUSH', wlist, ARGV[i], entry) end
+  recorded = not (origin == 'N' and op == 'a')
+  local f, last = unpack(redis.call('HMGET', meta, 'f', 's'))
+  local t = redis.call('TIME')
+  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local fetching = f and tonumber(string.match(f, ':(%d+)$') or '0') > math.floor(now_us / 1000)
+  if recorded or fetching then
+    local s = now_us
+    last = tonumber(last or '0')
+    if s <= last then s = last + 1 end
+    stamp = fmt(s)
+    local step = (kind == 'set') and 1 or 2
+    for i = FIRST, #ARGV, step do
+      local entry = stamp .. ':' .. op .. origin
+      if kind == 'hash' then entry = entry .. ':' .. ARGV[i + 1] end
+      if recorded then redis.call('HSET', pending, ARGV[i], entry) end
+      if fetching then redis.call('RPUSH', wlist, ARGV[i], entry) end
+    end
+    redis.call('HSET', meta, 's', stamp, 'p', exists and '1' or '0')
+  else
+    redis.call('HSET', meta, 'p', exists and '1' or '0')
   end
-  redis.call('HSET', meta, 'p', redis.call('EXISTS', key))
   if events > 0 then redis.call('HINCRBY', meta, 'e', events) end
   if sp == '0' and ttl ~= '0' then
     redis.call('EXPIRE', meta, math.max(1, tonumber(ttl) - 1))
   end
 end
-local count = 0
-if kind == 'set' then count = redis.call('SCARD', key) end
-return {changed, sp or '', cond, count, stamp, sponsors_lost and 1 or 0}
+return {changed, sp or '', cond, count, stamp, sponsors_lost and 1 or 0, recorded and 1 or 0}

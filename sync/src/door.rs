@@ -174,10 +174,13 @@ impl Inner {
             condition,
             sponsor,
             sponsors_lost,
+            recorded,
             ..
         } = &mut reply
         {
-            self.announce(change.key);
+            if *recorded {
+                self.announce(change.key);
+            }
             if *sponsors_lost {
                 if sponsor.is_none() {
                     *sponsor = self.record_status(change.key).await?;

@@ -89,9 +89,11 @@ pub async fn push_key<T: Tiers>(
     token: &str,
 ) -> Result<PushReport, SyncError> {
     let mut report = PushReport::default();
+    // The owner's sponsorship matters only for entries of unknown origin:
+    // looked up when the first one turns up.
     let mut sponsor = match key {
         SponsorKey::Sponsors => Some(true),
-        _ => t.read(key, 0, None).await?.sponsor,
+        _ => None,
     };
     let mut marker = None;
     let mut cursor = 0;
@@ -99,8 +101,14 @@ pub async fn push_key<T: Tiers>(
         let (next, raw) = t.scan_pending(key, cursor).await?;
         let mut plan = plan_push(raw.clone(), sponsor);
         if plan.unresolved {
-            let now = sponsorship(t, key, token).await?;
-            t.set_status(key, now, !now).await?;
+            let now = match t.read(key, 0, None).await?.sponsor {
+                Some(known) => known,
+                None => {
+                    let now = sponsorship(t, key, token).await?;
+                    t.set_status(key, now, !now).await?;
+                    now
+                }
+            };
             sponsor = Some(now);
             plan = plan_push(raw, sponsor);
         }

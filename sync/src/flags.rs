@@ -85,7 +85,7 @@ impl Inner {
 }
 
 /// The value of a `CONFIG GET` reply (RESP2 array or RESP3 map).
-fn config_value(v: &Value) -> Option<String> {
+pub(crate) fn config_value(v: &Value) -> Option<String> {
     let value = match v {
         Value::Array(items) => items.get(1)?,
         Value::Map(pairs) => &pairs.first()?.1,

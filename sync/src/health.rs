@@ -12,6 +12,7 @@ use redis::Value;
 
 use crate::config::HEALTH_EVERY;
 use crate::core::{remote_lost, RemoteIdentity};
+use crate::flags::config_value;
 use crate::keys::{REMOTE_IDENTITY, REMOTE_SENTINEL, RESYNCING};
 use crate::Inner;
 
@@ -53,15 +54,6 @@ impl Health {
 /// `allkeys-*` can evict keys without a TTL; an unknown policy counts as one.
 pub(crate) fn policy_evicts(policy: Option<&str>) -> bool {
     policy.is_none_or(|p| p.starts_with("allkeys"))
-}
-
-fn config_value(v: &Value) -> Option<String> {
-    let value = match v {
-        Value::Array(items) => items.get(1)?,
-        Value::Map(pairs) => &pairs.first()?.1,
-        _ => return None,
-    };
-    redis::from_redis_value_ref::<String>(value).ok()
 }
 
 impl Inner {

@@ -52,6 +52,8 @@ pub enum WriteReply {
         /// The sponsors set was lost: the key's own record of the owner's
         /// sponsorship was used (fetch the sponsors set back).
         sponsors_lost: bool,
+        /// A pending entry was written: the key has something to push.
+        recorded: bool,
     },
     QuotaExceeded {
         limit: u64,
@@ -414,7 +416,7 @@ impl Tiers for RedisTiers {
             let limit = int(reply.get(1).unwrap_or(&Value::Nil), "write")?.max(0) as u64;
             return Ok(WriteReply::QuotaExceeded { limit });
         }
-        let [_, sp, cond, count, _stamp, lost] = reply.as_slice() else {
+        let [_, sp, cond, count, _stamp, lost, recorded] = reply.as_slice() else {
             return Err(SyncError::protocol("write", "short reply"));
         };
         Ok(WriteReply::Done {
@@ -423,6 +425,7 @@ impl Tiers for RedisTiers {
             condition: condition(&text(cond, "write")?),
             count: int(count, "write")?.max(0) as u64,
             sponsors_lost: int(lost, "write")? == 1,
+            recorded: int(recorded, "write")? == 1,
         })
     }
 

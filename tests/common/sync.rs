@@ -96,3 +96,18 @@ impl Drop for SyncProcess {
         self.sigkill();
     }
 }
+
+/// Runs `sponsorgate sync --reconcile` against the app's Redis pair, asserting success.
+pub fn run_reconcile(app: &TestApp) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_sponsorgate"))
+        .args(["sync", "--reconcile"])
+        .envs(app.process_env())
+        .output()
+        .expect("run sponsorgate sync --reconcile");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
