@@ -7,6 +7,7 @@
 //! of their own (RUST-NOTES §5).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -24,7 +25,10 @@ pub(crate) struct Conn {
 
 #[derive(Default)]
 struct State {
-    conn: Option<(u64, MultiplexedConnection)>,
+    /// The connection, its generation, and the server's `run_id` read on it
+    /// right after connecting: a connection lives no longer than the server
+    /// process it reached, so its `run_id` is exact for every call made on it.
+    conn: Option<(u64, MultiplexedConnection, Arc<str>)>,
     generation: u64,
     failures: u32,
     retry_at: Option<Instant>,
@@ -47,10 +51,10 @@ impl Conn {
         &self.client
     }
 
-    async fn get(&self) -> RedisResult<(u64, MultiplexedConnection)> {
+    async fn get(&self) -> RedisResult<(u64, MultiplexedConnection, Arc<str>)> {
         let mut st = self.state.lock().await;
-        if let Some((generation, conn)) = &st.conn {
-            return Ok((*generation, conn.clone()));
+        if let Some((generation, conn, run_id)) = &st.conn {
+            return Ok((*generation, conn.clone(), Arc::clone(run_id)));
         }
         if st.retry_at.is_some_and(|at| Instant::now() < at) {
             return Err(RedisError::from(std::io::Error::new(
@@ -58,16 +62,30 @@ impl Conn {
                 "not connected (waiting to reconnect)",
             )));
         }
-        let attempt = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config);
+        let attempt = async {
+            let mut conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await?;
+            let info: String = redis::cmd("INFO")
+                .arg("server")
+                .query_async(&mut conn)
+                .await?;
+            let run_id: Arc<str> = info
+                .lines()
+                .find_map(|l| l.strip_prefix("run_id:"))
+                .unwrap_or_default()
+                .trim()
+                .into();
+            Ok::<_, RedisError>((conn, run_id))
+        };
         match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_millis(100), attempt).await {
-            Ok(Ok(conn)) => {
+            Ok(Ok((conn, run_id))) => {
                 st.generation += 1;
                 st.failures = 0;
                 st.retry_at = None;
-                st.conn = Some((st.generation, conn.clone()));
-                Ok((st.generation, conn))
+                st.conn = Some((st.generation, conn.clone(), Arc::clone(&run_id)));
+                Ok((st.generation, conn, run_id))
             }
             outcome => {
                 st.failures += 1;
@@ -90,16 +108,34 @@ impl Conn {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let (generation, conn) = self.get().await?;
+        let (generation, conn, _) = self.get().await?;
         let result = f(conn).await;
-        if let Err(e) = &result {
+        self.after(generation, &result).await;
+        result
+    }
+
+    async fn after<T>(&self, generation: u64, result: &RedisResult<T>) {
+        if let Err(e) = result {
             if is_connection_error(e) {
                 let mut st = self.state.lock().await;
-                if st.conn.as_ref().is_some_and(|(g, _)| *g == generation) {
+                if st.conn.as_ref().is_some_and(|(g, _, _)| *g == generation) {
                     st.conn = None;
                 }
             }
         }
+    }
+
+    /// Runs a script of `sync/lua/` (with the prelude) and hands it the
+    /// `run_id` of the server this very connection reached, as a last
+    /// argument the prelude takes off (`epoch:<run_id>`): no `INFO` per call.
+    pub(crate) async fn invoke_epoch<T: redis::FromRedisValue>(
+        &self,
+        mut inv: redis::ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
+        let (generation, mut conn, run_id) = self.get().await?;
+        inv.arg(format!("epoch:{run_id}"));
+        let result = inv.invoke_async(&mut conn).await;
+        self.after(generation, &result).await;
         result
     }
 

@@ -296,7 +296,7 @@ impl Inner {
             .arg(if lost { "1" } else { "0" })
             .arg(if ttl_set { "1" } else { "0" });
         self.local
-            .invoke(&inv)
+            .invoke_epoch(inv)
             .await
             .map_err(crate::SyncError::Local)
     }

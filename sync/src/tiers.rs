@@ -410,7 +410,11 @@ impl Tiers for RedisTiers {
                 inv.arg(*value);
             }
         }
-        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         let code = int(reply.first().unwrap_or(&Value::Nil), "write")?;
         if code == -3 {
             let limit = int(reply.get(1).unwrap_or(&Value::Nil), "write")?.max(0) as u64;
@@ -449,7 +453,11 @@ impl Tiers for RedisTiers {
             .arg(status.map(flag).unwrap_or(""))
             .arg(self.ttl(key))
             .arg(key.user_id().unwrap_or(0));
-        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         let mut it = reply.into_iter();
         let (Some(cond), Some(sp), Some(len), Some(lost)) =
             (it.next(), it.next(), it.next(), it.next())
@@ -497,7 +505,11 @@ impl Tiers for RedisTiers {
             .arg(flag(self.sync_on()))
             .arg(self.evict())
             .arg(user_id);
-        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         let [cond, member] = reply.as_slice() else {
             return Err(SyncError::protocol("sponsor check", "short reply"));
         };
@@ -553,7 +565,11 @@ impl Tiers for RedisTiers {
             .arg(flag(sponsor))
             .arg(flag(settle))
             .arg(self.ttl(key));
-        let was: String = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let was: String = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         Ok(sponsor_of(&was))
     }
 
@@ -568,7 +584,11 @@ impl Tiers for RedisTiers {
             .key(self.keys.wlist(&name))
             .arg(token)
             .arg(self.fetch_lease_ms);
-        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         if int(reply.first().unwrap_or(&Value::Nil), "begin fetch")? != 1 {
             return Ok(None);
         }
@@ -621,7 +641,11 @@ impl Tiers for RedisTiers {
             .arg(kind(key))
             .arg(remote_stamp)
             .arg(self.ttl(key));
-        let done: i64 = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let done: i64 = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         Ok(done == 1)
     }
 
@@ -633,7 +657,11 @@ impl Tiers for RedisTiers {
             .key(self.keys.pending(&name))
             .arg(self.evict())
             .arg(token);
-        let ok: i64 = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let ok: i64 = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         Ok(ok == 1)
     }
 
@@ -646,7 +674,11 @@ impl Tiers for RedisTiers {
             .arg(self.evict())
             .arg(owner(key))
             .arg(token);
-        let reply: Vec<Value> = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
         match int(reply.first().unwrap_or(&Value::Nil), "begin diff")? {
             1 => {
                 let stamp = text(reply.get(1).unwrap_or(&Value::Nil), "begin diff")?
