@@ -18,7 +18,9 @@ if e >= count then
   return 0
 end
 redis.call('HDEL', meta, 'e')
-if redis.call('HGET', meta, 'h') ~= epoch() then return 0 end
+local h, sp = unpack(redis.call('HMGET', meta, 'h', 'sp'))
+-- Not complete (nothing to compare), or a non-sponsor's (never mirrored).
+if h ~= epoch() or sp == '0' then return 0 end
 -- Only ever raise p: whether an absence is a deletion or a loss is for
 -- condition() to say, with the policy and the TTL flag.
 if redis.call('EXISTS', key) == 1 then redis.call('HSET', meta, 'p', '1') end

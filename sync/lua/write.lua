@@ -74,8 +74,11 @@ if sync_on then
   -- replays every write on the copy it swaps in, persisted or not.
   recorded = not (origin == 'N' and op == 'a')
   local f, last = unpack(redis.call('HMGET', meta, 'f', 's'))
-  local t = redis.call('TIME')
-  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local now_us = 0
+  if recorded or f then
+    local t = redis.call('TIME')
+    now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
   local fetching = f and tonumber(string.match(f, ':(%d+)$') or '0') > math.floor(now_us / 1000)
   if recorded or fetching then
     local s = now_us
@@ -90,10 +93,12 @@ if sync_on then
       if fetching then redis.call('RPUSH', wlist, ARGV[i], entry) end
     end
     redis.call('HSET', meta, 's', stamp, 'p', exists and '1' or '0')
-  else
+  elseif sp ~= '0' then
     redis.call('HSET', meta, 'p', exists and '1' or '0')
   end
-  if events > 0 then redis.call('HINCRBY', meta, 'e', events) end
+  -- A non-sponsor's key is never compared with a remote copy: its events
+  -- need no matching (note.lua ignores them).
+  if events > 0 and sp ~= '0' then redis.call('HINCRBY', meta, 'e', events) end
   if sp == '0' and ttl ~= '0' then
     redis.call('EXPIRE', meta, math.max(1, tonumber(ttl) - 1))
   end
