@@ -2,9 +2,21 @@
 -- during the fetch are replayed on it, and the key is hydrated.
 local key, meta, staging, wlist = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local token, kind, remote_s = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local f = redis.call('HGET', meta, 'f')
+local f, staged, written = unpack(redis.call('HMGET', meta, 'f', 'n', 'wn'))
 if not f or string.sub(f, 1, #token + 1) ~= token .. ':' then
-  redis.call('DEL', staging)
+  redis.call('UNLINK', staging)
+  return 0
+end
+-- Refused when the lease ran out (writes stopped going to the list), or
+-- the staged copy or the list of writes lost anything (evicted): the
+-- fetch-back starts over, nothing partial is ever taken for complete.
+local size = 0
+if kind == 'set' then size = redis.call('SCARD', staging) else size = redis.call('HLEN', staging) end
+if not in_fetch(meta) or size ~= tonumber(staged or '0')
+    or redis.call('LLEN', wlist) ~= 2 * tonumber(written or '0') then
+  redis.call('UNLINK', staging)
+  redis.call('DEL', wlist)
+  redis.call('HDEL', meta, 'f', 'n', 'wn')
   return 0
 end
 local events = 0
@@ -29,7 +41,8 @@ redis.call('DEL', wlist)
 local s = tonumber(redis.call('HGET', meta, 's') or '0')
 if remote_s > s then s = remote_s end
 redis.call('HSET', meta, 'h', epoch(), 'p', redis.call('EXISTS', key), 's', fmt(s))
-redis.call('HDEL', meta, 'f', 't', 'd')
+redis.call('HDEL', meta, 'f', 't', 'n', 'wn')
+redis.call('HINCRBY', meta, 'g', 1)
 if redis.call('HGET', meta, 'sp') == '0' then
   -- Demoted while the fetch ran: the copy is theirs all the same, with a TTL.
   local ttl = tonumber(ARGV[4])

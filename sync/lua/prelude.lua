@@ -35,11 +35,14 @@ local function condition(key, meta, pending, evict)
   if h ~= epoch() then return 'lost' end
   if p == '1' and redis.call('EXISTS', key) == 0 then
     if evict == '1' or t == '1' then
-      redis.call('HDEL', meta, 'h', 'd')
+      redis.call('HDEL', meta, 'h')
+      redis.call('HINCRBY', meta, 'g', 1)
       return 'lost'
     end
     redis.call('HSET', meta, 'p', '0')
-    if sp == '1' then redis.call('HSET', pending, '', fmt(next_stamp(meta)) .. ':dS') end
+    if sp == '1' or string.sub(key, 1, 9) == 'sponsors:' then
+      redis.call('HSET', pending, '', fmt(next_stamp(meta)) .. ':dS')
+    end
   end
   return 'ok'
 end
@@ -61,10 +64,11 @@ local function apply_status(key, meta, pending, sync_on, status, settle, ttl)
   redis.call('HSET', meta, 'sp', status)
   if status == '1' then
     redis.call('PERSIST', meta)
+    redis.call('HDEL', meta, 't')
     if ttl ~= '0' and redis.call('PERSIST', key) == 1 then redis.call('HINCRBY', meta, 'e', 1) end
     if sync_on and was == '0' then
       local h = redis.call('HGET', meta, 'h')
-      redis.call('HDEL', meta, 'd')
+      redis.call('HINCRBY', meta, 'g', 1)
       if h == epoch() and redis.call('EXISTS', key) == 1 then
         redis.call('HSET', meta, 'h', 'u' .. h)
       else

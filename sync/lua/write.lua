@@ -90,7 +90,11 @@ if sync_on then
       local entry = stamp .. ':' .. op .. origin
       if kind == 'hash' then entry = entry .. ':' .. ARGV[i + 1] end
       if recorded then redis.call('HSET', pending, ARGV[i], entry) end
-      if fetching then redis.call('RPUSH', wlist, ARGV[i], entry) end
+      if fetching then
+        redis.call('RPUSH', wlist, ARGV[i], entry)
+        redis.call('HINCRBY', meta, 'wn', 1)
+        redis.call('PEXPIRE', wlist, 60000)
+      end
     end
     redis.call('HSET', meta, 's', stamp, 'p', exists and '1' or '0')
   elseif sp ~= '0' then

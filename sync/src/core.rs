@@ -301,7 +301,10 @@ pub struct RemoteIdentity {
 pub fn remote_lost(known: Option<&RemoteIdentity>, now: &RemoteIdentity) -> bool {
     match (known, &now.sentinel) {
         (_, None) => true,
-        (None, Some(_)) => false,
+        // No record of the remote as it was last seen whole (a fresh or a
+        // flushed local Redis): a repair pass is cheap and safe, a missed
+        // rewind of the remote is not.
+        (None, Some(_)) => true,
         (Some(k), Some(s)) => k.run_id != now.run_id || k.sentinel.as_ref() != Some(s),
     }
 }
@@ -397,7 +400,10 @@ mod tests {
             remote_lost(None, &id("a", None)),
             "a fresh remote is filled"
         );
-        assert!(!remote_lost(None, &id("a", Some("t"))));
+        assert!(
+            remote_lost(None, &id("a", Some("t"))),
+            "nothing known: repair once"
+        );
         assert!(!remote_lost(Some(&id("a", Some("t"))), &id("a", Some("t"))));
         assert!(
             remote_lost(Some(&id("a", Some("t"))), &id("b", Some("t"))),

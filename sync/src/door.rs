@@ -221,9 +221,20 @@ impl Inner {
             state = self.tiers.read(key, SMALL, None).await?;
         }
         let sponsor = state.sponsor.unwrap_or(false);
+        let mut complete = state.condition == Condition::Complete;
         let raw = match state.items {
             Some(items) => items,
             None => {
+                // A large set is read in steps; it is complete only if it
+                // stayed complete from before the first step to after the last.
+                let mut generation = None;
+                if complete {
+                    if let crate::tiers::DiffStart::Ready { generation: g, .. } =
+                        self.tiers.begin_diff(key).await?
+                    {
+                        generation = Some(g);
+                    }
+                }
                 let mut out = Vec::new();
                 let mut cursor = 0;
                 loop {
@@ -234,6 +245,10 @@ impl Inner {
                     }
                     cursor = next;
                 }
+                complete = match &generation {
+                    Some(g) => self.tiers.end_diff(key, g).await?,
+                    None => false,
+                };
                 out
             }
         };
@@ -251,7 +266,7 @@ impl Inner {
         Ok(Members {
             items,
             sponsor,
-            complete: state.condition == Condition::Complete,
+            complete,
         })
     }
 }

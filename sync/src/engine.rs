@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::core::{chunks, diff, plan_push, Push, Stamp};
+use crate::core::{chunks, diff, plan_push, Entry, Op, Origin, Push, Stamp};
 use crate::error::SyncError;
 use crate::keys::SponsorKey;
 use crate::tiers::{Condition, DiffStart, Items, Tiers, SCAN_COUNT};
@@ -134,8 +134,14 @@ pub async fn push_key<T: Tiers>(
         cursor = next;
     }
     if let Some(marker) = marker {
-        match diff_key(t, key, token).await? {
-            DiffOutcome::Diffed => report.diffed = true,
+        match diff_key(t, key).await? {
+            DiffOutcome::Diffed => {
+                report.diffed = true;
+                // What the comparison recorded goes out now.
+                let again = Box::pin(push_key(t, key, token)).await?;
+                report.pushed += again.pushed;
+                report.stamps.extend(again.stamps);
+            }
             DiffOutcome::NotComplete => {
                 report.needs_fetch = true;
             }
@@ -175,24 +181,69 @@ async fn scan_all<T: Tiers>(
 
 /// Makes the remote copy equal to the complete local key (another program
 /// changed it, or a reconciliation found a difference). Never for a lost key.
-pub async fn diff_key<T: Tiers>(
-    t: &T,
-    key: &SponsorKey,
-    token: &str,
-) -> Result<DiffOutcome, SyncError> {
-    let (stamp, marker) = match t.begin_diff(key, token).await? {
+pub async fn diff_key<T: Tiers>(t: &T, key: &SponsorKey) -> Result<DiffOutcome, SyncError> {
+    let (stamp, marker, generation) = match t.begin_diff(key).await? {
         DiffStart::NotComplete => return Ok(DiffOutcome::NotComplete),
         DiffStart::NotSponsor => return Ok(DiffOutcome::NotSponsor),
-        DiffStart::Ready { stamp, marker } => (stamp, marker),
+        DiffStart::Ready {
+            stamp,
+            marker,
+            generation,
+        } => (stamp, marker, generation),
     };
     let local = scan_all(t, key, false).await?;
-    if !t.end_diff(key, token).await? {
+    if !t.end_diff(key, &generation).await? {
         // Lost while it was read: the scan may be partial, never mirror it.
         return Ok(DiffOutcome::NotComplete);
     }
-    let remote = scan_all(t, key, true).await?;
-    let entries = diff(&local, &remote, stamp);
-    apply_chunked(t, key, entries).await?;
+    // What the remote will hold once the pending changes are pushed: the
+    // comparison corrects that, not the remote as it is now.
+    let mut remote = scan_all(t, key, true).await?;
+    let mut cursor = 0;
+    loop {
+        let (next, raw) = t.scan_pending(key, cursor).await?;
+        for (field, bytes) in raw {
+            match Entry::parse(&bytes) {
+                Some(e) if e.op == Op::Add => {
+                    remote.insert(field, e.value.unwrap_or_default());
+                }
+                Some(e) if e.op == Op::Remove => {
+                    remote.remove(&field);
+                }
+                _ => {}
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let hash = matches!(key, SponsorKey::UserDetails(_));
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = diff(&local, &remote, stamp)
+        .into_iter()
+        .map(|(field, how, stamp, value)| {
+            let entry = Entry {
+                stamp,
+                op: if how == Push::Add {
+                    Op::Add
+                } else {
+                    Op::Remove
+                },
+                origin: Origin::Sponsor,
+                value: (hash && how == Push::Add).then_some(value),
+            };
+            (field, entry.encode())
+        })
+        .collect();
+    // Recorded as pending, pushed like any change: a fetch-back racing this
+    // comparison pushes them before it reads the remote copy.
+    for chunk in chunks(entries, SCAN_COUNT / 2, MAX_COMMAND_BYTES, |(f, e)| {
+        f.len() + e.len()
+    }) {
+        if !t.record(key, &generation, &chunk).await? {
+            return Ok(DiffOutcome::NotComplete);
+        }
+    }
     if let Some(m) = marker {
         t.forget(key, &[(Vec::new(), m)]).await?;
     }
@@ -271,7 +322,9 @@ pub async fn fetch_back<T: Tiers>(
     let mut cursor = 0;
     loop {
         let (next, items) = t.remote_scan(key, cursor).await?;
-        t.stage(key, token, &items).await?;
+        if !t.stage(key, token, &items).await? {
+            return Ok(Hydration::Busy);
+        }
         if next == 0 {
             break;
         }
@@ -299,8 +352,11 @@ pub async fn reconcile_key<T: Tiers>(
             _ => Reconciled::Skipped,
         });
     }
-    Ok(match diff_key(t, key, token).await? {
-        DiffOutcome::Diffed => Reconciled::Compared,
+    Ok(match diff_key(t, key).await? {
+        DiffOutcome::Diffed => {
+            push_key(t, key, token).await?;
+            Reconciled::Compared
+        }
         _ => Reconciled::Skipped,
     })
 }

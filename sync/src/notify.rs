@@ -48,6 +48,8 @@ pub(crate) struct EventBatch {
     pub pending: Vec<SponsorKey>,
     /// Keys another program gave a TTL (`expire` events).
     pub ttl_set: Vec<SponsorKey>,
+    /// Keys with a `del` event (a DEL or UNLINK, or a removal that emptied them).
+    pub deleted: Vec<SponsorKey>,
     index: HashMap<String, usize>,
 }
 
@@ -76,6 +78,10 @@ impl EventBatch {
             "new" => {}
             "expire" => {
                 push_unique(&mut self.ttl_set, parsed.clone());
+                self.count(key, parsed);
+            }
+            "del" => {
+                push_unique(&mut self.deleted, parsed.clone());
                 self.count(key, parsed);
             }
             _ => self.count(key, parsed),
@@ -240,15 +246,15 @@ impl Inner {
             // Losses first: an expiry in the same window as the TTL that
             // caused it must not be taken for a deletion.
             for key in &batch.lost {
-                if let Err(e) = self.note(key, 0, true, false).await {
+                if let Err(e) = self.note(key, 0, true, false, false).await {
                     tracing::debug!(error = %e, key = ?key, "could not mark a lost key");
                 }
             }
             for (key, count) in &batch.changes {
-                match self
-                    .note(key, *count, false, batch.ttl_set.contains(key))
-                    .await
-                {
+                let ttl_set = batch.ttl_set.contains(key);
+                // A `del` with no eviction or expiry of the key in the window.
+                let deleted = batch.deleted.contains(key) && !batch.lost.contains(key);
+                match self.note(key, *count, false, ttl_set, deleted).await {
                     Ok(1) => self.queue.push(key.clone()),
                     Ok(_) => {}
                     Err(e) => {
@@ -286,6 +292,7 @@ impl Inner {
         count: u64,
         lost: bool,
         ttl_set: bool,
+        deleted: bool,
     ) -> Result<i64, crate::SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.tiers.scripts.note.prepare_invoke();
@@ -294,7 +301,8 @@ impl Inner {
             .key(self.keys.pending(&name))
             .arg(count)
             .arg(if lost { "1" } else { "0" })
-            .arg(if ttl_set { "1" } else { "0" });
+            .arg(if ttl_set { "1" } else { "0" })
+            .arg(if deleted { "1" } else { "0" });
         self.local
             .invoke_epoch(inv)
             .await

@@ -81,6 +81,8 @@ pub enum DiffStart {
     Ready {
         stamp: Stamp,
         marker: Option<Vec<u8>>,
+        /// The key's loss generation, for `end_diff` and `record`.
+        generation: String,
     },
 }
 
@@ -127,21 +129,31 @@ pub trait Tiers {
         key: &SponsorKey,
         token: &str,
     ) -> Result<Option<Option<Stamp>>, SyncError>;
+    /// Stages a chunk of the remote copy under the lease (renewing it);
+    /// `false` when the lease is gone.
     async fn stage(
         &self,
         key: &SponsorKey,
         token: &str,
         items: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(), SyncError>;
+    ) -> Result<bool, SyncError>;
     async fn finish_fetch(
         &self,
         key: &SponsorKey,
         token: &str,
         remote_stamp: Stamp,
     ) -> Result<bool, SyncError>;
-    async fn begin_diff(&self, key: &SponsorKey, token: &str) -> Result<DiffStart, SyncError>;
-    /// Whether the key stayed complete since `begin_diff` with `token`.
-    async fn end_diff(&self, key: &SponsorKey, token: &str) -> Result<bool, SyncError>;
+    async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError>;
+    /// Whether the key stayed complete since `begin_diff` gave `generation`.
+    async fn end_diff(&self, key: &SponsorKey, generation: &str) -> Result<bool, SyncError>;
+    /// Records a comparison's entries as pending (while the key stays
+    /// complete since `begin_diff` gave `generation`); `false` when it did not.
+    async fn record(
+        &self,
+        key: &SponsorKey,
+        generation: &str,
+        entries: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool, SyncError>;
     async fn remote_apply(
         &self,
         key: &SponsorKey,
@@ -164,7 +176,9 @@ pub(crate) struct Scripts {
     finish_fetch: Script,
     begin_diff: Script,
     end_diff: Script,
+    record: Script,
     pub(crate) note: Script,
+    stage: Script,
     sponsor_check: Script,
     remote_apply: Script,
 }
@@ -180,7 +194,9 @@ impl Scripts {
             finish_fetch: lua(include_str!("../lua/finish_fetch.lua")),
             begin_diff: lua(include_str!("../lua/begin_diff.lua")),
             end_diff: lua(include_str!("../lua/end_diff.lua")),
+            record: lua(include_str!("../lua/record.lua")),
             note: lua(include_str!("../lua/note.lua")),
+            stage: lua(include_str!("../lua/stage.lua")),
             sponsor_check: lua(include_str!("../lua/sponsor_check.lua")),
             remote_apply: Script::new(include_str!("../lua/remote_apply.lua")),
         }
@@ -601,28 +617,27 @@ impl Tiers for RedisTiers {
         key: &SponsorKey,
         token: &str,
         items: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(), SyncError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let staging = self.keys.staging(&self.keys.name(key), token);
+    ) -> Result<bool, SyncError> {
+        let name = self.keys.name(key);
         let hash = kind(key) == "hash";
-        let mut cmd = redis::cmd(if hash { "HSET" } else { "SADD" });
-        cmd.arg(&staging);
+        let mut inv = self.scripts.stage.prepare_invoke();
+        inv.key(self.keys.meta(&name))
+            .key(self.keys.staging(&name, token))
+            .arg(token)
+            .arg(self.fetch_lease_ms)
+            .arg(kind(key));
         for (f, v) in items {
-            cmd.arg(f.as_slice());
+            inv.arg(f.as_slice());
             if hash {
-                cmd.arg(v.as_slice());
+                inv.arg(v.as_slice());
             }
         }
-        let mut pipe = redis::pipe();
-        pipe.add_command(cmd)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&staging)
-            .arg(self.fetch_lease_ms * 2)
-            .ignore();
-        self.local.pipe::<()>(&pipe).await.map_err(SyncError::Local)
+        let held: i64 = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
+        Ok(held == 1)
     }
 
     async fn finish_fetch(
@@ -649,14 +664,14 @@ impl Tiers for RedisTiers {
         Ok(done == 1)
     }
 
-    async fn end_diff(&self, key: &SponsorKey, token: &str) -> Result<bool, SyncError> {
+    async fn end_diff(&self, key: &SponsorKey, generation: &str) -> Result<bool, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.end_diff.prepare_invoke();
         inv.key(&name)
             .key(self.keys.meta(&name))
             .key(self.keys.pending(&name))
             .arg(self.evict())
-            .arg(token);
+            .arg(generation);
         let ok: i64 = self
             .local
             .invoke_epoch(inv)
@@ -665,15 +680,38 @@ impl Tiers for RedisTiers {
         Ok(ok == 1)
     }
 
-    async fn begin_diff(&self, key: &SponsorKey, token: &str) -> Result<DiffStart, SyncError> {
+    async fn record(
+        &self,
+        key: &SponsorKey,
+        generation: &str,
+        entries: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool, SyncError> {
+        let name = self.keys.name(key);
+        let mut inv = self.scripts.record.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name))
+            .arg(self.evict())
+            .arg(generation);
+        for (f, e) in entries {
+            inv.arg(f.as_slice()).arg(e.as_slice());
+        }
+        let ok: i64 = self
+            .local
+            .invoke_epoch(inv)
+            .await
+            .map_err(SyncError::Local)?;
+        Ok(ok == 1)
+    }
+
+    async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError> {
         let name = self.keys.name(key);
         let mut inv = self.scripts.begin_diff.prepare_invoke();
         inv.key(&name)
             .key(self.keys.meta(&name))
             .key(self.keys.pending(&name))
             .arg(self.evict())
-            .arg(owner(key))
-            .arg(token);
+            .arg(owner(key));
         let reply: Vec<Value> = self
             .local
             .invoke_epoch(inv)
@@ -685,9 +723,11 @@ impl Tiers for RedisTiers {
                     .parse()
                     .map_err(|_| SyncError::protocol("begin diff", "stamp"))?;
                 let marker = text(reply.get(2).unwrap_or(&Value::Nil), "begin diff")?;
+                let generation = text(reply.get(3).unwrap_or(&Value::Nil), "begin diff")?;
                 Ok(DiffStart::Ready {
                     stamp,
                     marker: (!marker.is_empty()).then(|| marker.into_bytes()),
+                    generation,
                 })
             }
             -1 => Ok(DiffStart::NotSponsor),

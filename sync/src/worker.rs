@@ -131,7 +131,9 @@ impl Inner {
     /// Pushes one key (fetching it back first when it turns out lost and
     /// must be compared). Errors leave its entries pending.
     pub(crate) async fn push_one(self: &Arc<Self>, key: &SponsorKey) -> Result<usize, SyncError> {
-        let report = engine::push_key(&*self.tiers, key, &self.cfg.consumer).await?;
+        // A token of its own: two fetch-backs never share a lease.
+        let token = format!("{}.{:08x}", self.cfg.consumer, rand::random::<u32>());
+        let report = engine::push_key(&*self.tiers, key, &token).await?;
         if report.needs_fetch {
             self.fetch_task(key.clone()).await?;
         }

@@ -136,17 +136,25 @@ impl Tiers for Gated {
         k: &SponsorKey,
         t: &str,
         i: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(), SyncError> {
+    ) -> Result<bool, SyncError> {
         gated!(self, self.inner.stage(k, t, i).await)
     }
     async fn finish_fetch(&self, k: &SponsorKey, t: &str, s: Stamp) -> Result<bool, SyncError> {
         gated!(self, self.inner.finish_fetch(k, t, s).await)
     }
-    async fn begin_diff(&self, k: &SponsorKey, t: &str) -> Result<DiffStart, SyncError> {
-        gated!(self, self.inner.begin_diff(k, t).await)
+    async fn begin_diff(&self, k: &SponsorKey) -> Result<DiffStart, SyncError> {
+        gated!(self, self.inner.begin_diff(k).await)
     }
     async fn end_diff(&self, k: &SponsorKey, t: &str) -> Result<bool, SyncError> {
         gated!(self, self.inner.end_diff(k, t).await)
+    }
+    async fn record(
+        &self,
+        k: &SponsorKey,
+        t: &str,
+        e: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool, SyncError> {
+        gated!(self, self.inner.record(k, t, e).await)
     }
     async fn remote_apply(
         &self,
@@ -527,8 +535,10 @@ impl Sim {
                         .unwrap_or(Condition::Lost)
                         == Condition::Lost;
                 if lost_locally {
+                    // The one case SPEC §6 cannot cover: lost on both sides.
                     for e in self.model.values_mut() {
                         e.allowed.extend([true, false]);
+                        e.now = None;
                     }
                 }
                 self.log.push(format!(
