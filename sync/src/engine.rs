@@ -299,6 +299,9 @@ pub async fn fetch_back<T: Tiers>(
             .map(|(f, v)| (f, Push::Add, stamp, v))
             .collect();
         apply_chunked(t, key, adds).await?;
+        if !t.stage(key, token, &[]).await? {
+            return Ok(Hydration::Busy);
+        }
     }
     // Every entry written before the lease is on the remote before its copy
     // is read; entries written after it are replayed by the swap.
@@ -317,6 +320,9 @@ pub async fn fetch_back<T: Tiers>(
             break;
         }
         cursor = next;
+    }
+    if !t.stage(key, token, &[]).await? {
+        return Ok(Hydration::Busy);
     }
     let remote_stamp = t.remote_stamp(key).await?;
     let mut cursor = 0;

@@ -43,7 +43,7 @@ const SETTINGS: WriteSettings = WriteSettings {
     ttl_secs: 3600,
 };
 /// A killed fetcher's lease runs out quickly, so the simulation never waits long.
-const LEASE_MS: u64 = 300;
+const LEASE_MS: u64 = 2000;
 
 type Turn = oneshot::Sender<()>;
 
@@ -586,9 +586,10 @@ impl Sim {
     /// No more faults: remote up, a sponsor, workers step until both sides agree.
     async fn settle(&mut self) {
         self.remote_down.store(false, Ordering::SeqCst);
-        if !self.sponsor {
-            self.set_sponsor(true).await;
-        }
+        // Always (re)record the sponsorship: a sponsors set lost on both
+        // sides (the uncovered case) forgot it, as the next sign-in or
+        // webhook would record it again.
+        self.set_sponsor(true).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             for _ in 0..200 {
@@ -616,9 +617,14 @@ impl Sim {
                 }
                 return;
             }
+            let meta: BTreeMap<String, String> = self
+                .local
+                .conn()
+                .hgetall("sync:m:{user:1:mnodes}")
+                .unwrap_or_default();
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "did not converge: local {local:?} remote {remote:?} complete {:?} pending {pending} repaired {repaired}\n{}",
+                "did not converge: local {local:?} remote {remote:?} complete {:?} pending {pending} repaired {repaired} meta {meta:?}\n{}",
                 read.condition,
                 self.log.join("\n")
             );
