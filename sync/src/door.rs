@@ -175,6 +175,7 @@ impl Inner {
             sponsor,
             sponsors_lost,
             recorded,
+            stamp,
             ..
         } = &mut reply
         {
@@ -184,6 +185,9 @@ impl Inner {
             if *sponsors_lost {
                 if sponsor.is_none() {
                     *sponsor = self.record_status(change.key).await?;
+                    if let (Some(known), Some(stamp)) = (*sponsor, *stamp) {
+                        self.confirm_origin(&change, stamp, known).await?;
+                    }
                 } else {
                     drop(fetch_task(self, SponsorKey::Sponsors));
                 }
@@ -194,6 +198,37 @@ impl Inner {
             }
         }
         Ok(reply)
+    }
+
+    /// The entries of `change` were written with an unknown origin (`U`);
+    /// the API answers with `sponsor` now, so they carry that origin: an
+    /// answer `"persistent": true` is kept even through a later demotion.
+    async fn confirm_origin(
+        &self,
+        change: &Change<'_>,
+        stamp: crate::core::Stamp,
+        sponsor: bool,
+    ) -> Result<(), SyncError> {
+        use crate::core::{Entry, Op, Origin};
+        let hash = matches!(change.key, SponsorKey::UserDetails(_));
+        for (field, value) in change.items {
+            let mut entry = Entry {
+                stamp,
+                op: if change.add { Op::Add } else { Op::Remove },
+                origin: Origin::Unknown,
+                value: hash.then(|| value.as_bytes().to_vec()),
+            };
+            let written = entry.encode();
+            entry.origin = if sponsor {
+                Origin::Sponsor
+            } else {
+                Origin::NonSponsor
+            };
+            self.tiers
+                .confirm(change.key, field.as_bytes(), &written, &entry.encode())
+                .await?;
+        }
+        Ok(())
     }
 
     /// The owner's sponsorship from the sponsors set (fetched back within the

@@ -18,6 +18,8 @@ use crate::tiers::{Condition, DiffStart, Items, Tiers, SCAN_COUNT};
 
 /// Largest payload of one command (SPEC §6.13 allows 1 MiB).
 pub const MAX_COMMAND_BYTES: usize = 512 * 1024;
+/// Members staged per step of a fetch-back.
+const STAGE_CHUNK: usize = 250;
 
 /// What [`hydrate`] found or did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,8 +330,11 @@ pub async fn fetch_back<T: Tiers>(
     let mut cursor = 0;
     loop {
         let (next, items) = t.remote_scan(key, cursor).await?;
-        if !t.stage(key, token, &items).await? {
-            return Ok(Hydration::Busy);
+        // Small steps: each is a script on the shared local Redis (≤ 10 ms).
+        for chunk in items.chunks(STAGE_CHUNK) {
+            if !t.stage(key, token, chunk).await? {
+                return Ok(Hydration::Busy);
+            }
         }
         if next == 0 {
             break;

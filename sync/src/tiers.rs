@@ -54,6 +54,8 @@ pub enum WriteReply {
         sponsors_lost: bool,
         /// A pending entry was written: the key has something to push.
         recorded: bool,
+        /// The change's stamp (when one was issued).
+        stamp: Option<Stamp>,
     },
     QuotaExceeded {
         limit: u64,
@@ -109,6 +111,14 @@ pub trait Tiers {
     /// Whether the user is in the sponsors set, and that set's condition.
     async fn sponsor_check(&self, user_id: u64) -> Result<(Condition, bool), SyncError>;
     async fn scan_pending(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
+    /// Gives an entry written with an unknown origin the one now known.
+    async fn confirm(
+        &self,
+        key: &SponsorKey,
+        field: &[u8],
+        written: &[u8],
+        confirmed: &[u8],
+    ) -> Result<(), SyncError>;
     /// Forgets pending entries where they are still the ones given.
     async fn forget(
         &self,
@@ -172,6 +182,7 @@ pub(crate) struct Scripts {
     read: Script,
     set_status: Script,
     gc: Script,
+    confirm: Script,
     begin_fetch: Script,
     finish_fetch: Script,
     begin_diff: Script,
@@ -190,6 +201,7 @@ impl Scripts {
             read: lua(include_str!("../lua/read.lua")),
             set_status: lua(include_str!("../lua/set_status.lua")),
             gc: Script::new(include_str!("../lua/gc.lua")),
+            confirm: Script::new(include_str!("../lua/confirm.lua")),
             begin_fetch: lua(include_str!("../lua/begin_fetch.lua")),
             finish_fetch: lua(include_str!("../lua/finish_fetch.lua")),
             begin_diff: lua(include_str!("../lua/begin_diff.lua")),
@@ -436,7 +448,7 @@ impl Tiers for RedisTiers {
             let limit = int(reply.get(1).unwrap_or(&Value::Nil), "write")?.max(0) as u64;
             return Ok(WriteReply::QuotaExceeded { limit });
         }
-        let [_, sp, cond, count, _stamp, lost, recorded] = reply.as_slice() else {
+        let [_, sp, cond, count, stamp, lost, recorded] = reply.as_slice() else {
             return Err(SyncError::protocol("write", "short reply"));
         };
         Ok(WriteReply::Done {
@@ -446,6 +458,7 @@ impl Tiers for RedisTiers {
             count: int(count, "write")?.max(0) as u64,
             sponsors_lost: int(lost, "write")? == 1,
             recorded: int(recorded, "write")? == 1,
+            stamp: text(stamp, "write")?.parse().ok(),
         })
     }
 
@@ -544,6 +557,25 @@ impl Tiers for RedisTiers {
         )
         .await
         .map_err(SyncError::Local)
+    }
+
+    async fn confirm(
+        &self,
+        key: &SponsorKey,
+        field: &[u8],
+        written: &[u8],
+        confirmed: &[u8],
+    ) -> Result<(), SyncError> {
+        let mut inv = self.scripts.confirm.prepare_invoke();
+        inv.key(self.keys.pending(&self.keys.name(key)))
+            .arg(field)
+            .arg(written)
+            .arg(confirmed);
+        self.local
+            .invoke::<i64>(&inv)
+            .await
+            .map_err(SyncError::Local)?;
+        Ok(())
     }
 
     async fn forget(

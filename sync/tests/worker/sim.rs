@@ -113,6 +113,9 @@ impl Tiers for Gated {
     async fn scan_pending(&self, k: &SponsorKey, c: u64) -> Result<(u64, Items), SyncError> {
         gated!(self, self.inner.scan_pending(k, c).await)
     }
+    async fn confirm(&self, k: &SponsorKey, f: &[u8], w: &[u8], c: &[u8]) -> Result<(), SyncError> {
+        gated!(self, self.inner.confirm(k, f, w, c).await)
+    }
     async fn forget(&self, k: &SponsorKey, e: &[(Vec<u8>, Vec<u8>)]) -> Result<(), SyncError> {
         gated!(self, self.inner.forget(k, e).await)
     }
