@@ -255,6 +255,9 @@ struct Sim {
     /// A rewind since the last promotion (docs/sync.md's known edge: a
     /// rewound former sponsor's set is pushed as it stands when promoted).
     rewound: bool,
+    /// The snapshot predates a remote loss (docs/sync.md's known edge: its
+    /// stale pending additions meet a remote that lost the removals' stamps).
+    snapshot_before_remote_loss: bool,
     /// Remote losses so far, and the latest one a repair has covered.
     losses: Arc<std::sync::atomic::AtomicU64>,
     log: Vec<String>,
@@ -303,6 +306,7 @@ impl Sim {
             sponsor: true,
             snapshot_taken: false,
             rewound: false,
+            snapshot_before_remote_loss: false,
             losses: Default::default(),
             log: Vec::new(),
             stats: BTreeMap::new(),
@@ -510,12 +514,18 @@ impl Sim {
             5 => {
                 self.local.snapshot();
                 self.snapshot_taken = true;
+                self.snapshot_before_remote_loss = false;
                 self.log.push("snapshot".into());
             }
             6 if self.snapshot_taken => {
                 self.local.rewind();
                 self.rewound = true;
                 self.local_loss("local rewound to the snapshot");
+                if self.snapshot_before_remote_loss {
+                    for e in self.model.values_mut() {
+                        e.allowed.extend([true, false]);
+                    }
+                }
                 // The snapshot's sponsorship is the model's again at the next change.
                 let s = self.sponsor;
                 self.set_sponsor(s).await;
@@ -523,6 +533,7 @@ impl Sim {
             7 => {
                 self.remote.restart();
                 self.losses.fetch_add(1, Ordering::SeqCst);
+                self.snapshot_before_remote_loss = self.snapshot_taken;
                 let lost_locally = self
                     .api
                     .read(&SponsorKey::Mnodes(UID), 0, None)
