@@ -255,17 +255,7 @@ async fn scenario_7_one_large_set_holds_back_neither_other_keys_nor_the_local_re
     for chunk in ids.chunks(1000) {
         let _: () = remote.sadd(ALICE, chunk).unwrap();
     }
-    let mut local = app.local_conn();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("slowlog-log-slower-than")
-        .arg(10_000)
-        .query(&mut local)
-        .unwrap();
-    let _: () = redis::cmd("SLOWLOG")
-        .arg("RESET")
-        .query(&mut local)
-        .unwrap();
+    app.local.watch_slow_commands(10_000);
     let alice = app.sign_in("alice").await;
     app.sim
         .set_sponsorship("bob", "acme-org", Some(FixtureSponsorship::monthly(500)));
@@ -294,11 +284,7 @@ async fn scenario_7_one_large_set_holds_back_neither_other_keys_nor_the_local_re
     let body = reading.await.unwrap();
     assert_eq!(body["complete"], true);
     assert_eq!(body["ids"].as_array().unwrap().len(), 100_000);
-    let slow: Vec<redis::Value> = redis::cmd("SLOWLOG")
-        .arg("GET")
-        .arg(10)
-        .query(&mut local)
-        .unwrap();
+    let slow = app.local.slow_commands();
     assert!(
         slow.is_empty(),
         "commands over 10 ms on the local Redis: {slow:?}"

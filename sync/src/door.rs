@@ -307,20 +307,31 @@ impl Inner {
 }
 
 impl SyncStore {
+    /// One node id added to or removed from `user:{id}:mnodes`.
+    async fn change_exclusion(
+        &self,
+        user_id: u64,
+        node_id: &str,
+        add: bool,
+    ) -> Result<WriteReply, SyncError> {
+        let key = SponsorKey::Mnodes(user_id);
+        self.inner
+            .write(Change {
+                key: &key,
+                add,
+                items: &[(node_id, "")],
+                status: None,
+            })
+            .await
+    }
+
     /// `POST /exclude`: adds a node id to `user:{id}:mnodes`.
     pub async fn add_exclusion(
         &self,
         user_id: u64,
         node_id: &str,
     ) -> Result<AddOutcome, SyncError> {
-        let key = SponsorKey::Mnodes(user_id);
-        let change = Change {
-            key: &key,
-            add: true,
-            items: &[(node_id, "")],
-            status: None,
-        };
-        Ok(match self.inner.write(change).await? {
+        Ok(match self.change_exclusion(user_id, node_id, true).await? {
             WriteReply::QuotaExceeded { limit } => AddOutcome::QuotaExceeded { limit },
             WriteReply::Done {
                 changed,
@@ -341,14 +352,7 @@ impl SyncStore {
         user_id: u64,
         node_id: &str,
     ) -> Result<WriteOutcome, SyncError> {
-        let key = SponsorKey::Mnodes(user_id);
-        let change = Change {
-            key: &key,
-            add: false,
-            items: &[(node_id, "")],
-            status: None,
-        };
-        match self.inner.write(change).await? {
+        match self.change_exclusion(user_id, node_id, false).await? {
             WriteReply::Done {
                 changed, sponsor, ..
             } => Ok(WriteOutcome {

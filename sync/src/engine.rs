@@ -34,7 +34,6 @@ pub enum Hydration {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PushReport {
-    pub pushed: usize,
     pub forgotten: usize,
     pub malformed: usize,
     /// A comparison with the remote copy ran (another program's change).
@@ -43,6 +42,13 @@ pub struct PushReport {
     pub needs_fetch: bool,
     /// The stamps of the entries pushed (for the lag metric).
     pub stamps: Vec<Stamp>,
+}
+
+impl PushReport {
+    /// Entries pushed to the remote.
+    pub fn pushed(&self) -> usize {
+        self.stamps.len()
+    }
 }
 
 fn entry_size(e: &(Vec<u8>, Push, Stamp, Vec<u8>)) -> usize {
@@ -117,7 +123,7 @@ pub async fn push_key<T: Tiers>(
         report
             .stamps
             .extend(plan.push.iter().map(|(_, _, s, _)| *s));
-        report.pushed += apply_chunked(t, key, plan.push).await?;
+        apply_chunked(t, key, plan.push).await?;
         report.forgotten += plan.forget.len();
         report.malformed += plan.malformed.len();
         for list in [plan.pushed, plan.forget, plan.malformed] {
@@ -141,7 +147,6 @@ pub async fn push_key<T: Tiers>(
                 report.diffed = true;
                 // What the comparison recorded goes out now.
                 let again = Box::pin(push_key(t, key, token)).await?;
-                report.pushed += again.pushed;
                 report.stamps.extend(again.stamps);
             }
             DiffOutcome::NotComplete => {

@@ -386,6 +386,25 @@ impl RedisTiers {
             .key(self.keys.pending(sponsors));
     }
 
+    /// A step of `script` on `key` with the key, its meta and its pending
+    /// hash as its first KEYS (most steps).
+    fn step_on<'a>(&self, script: &'a Script, key: &SponsorKey) -> redis::ScriptInvocation<'a> {
+        let name = self.keys.name(key);
+        let mut inv = script.prepare_invoke();
+        inv.key(&name)
+            .key(self.keys.meta(&name))
+            .key(self.keys.pending(&name));
+        inv
+    }
+
+    /// Runs a local step that has the prelude (it gets the server's run id).
+    async fn run_local<T: redis::FromRedisValue>(
+        &self,
+        inv: redis::ScriptInvocation<'_>,
+    ) -> Result<T, SyncError> {
+        self.local.invoke_epoch(inv).await.map_err(SyncError::Local)
+    }
+
     fn remote(&self) -> Result<&Conn, SyncError> {
         self.remote
             .as_deref()
@@ -415,11 +434,8 @@ impl RedisTiers {
 impl Tiers for RedisTiers {
     async fn write(&self, change: &Change<'_>) -> Result<WriteReply, SyncError> {
         let name = self.keys.name(change.key);
-        let mut inv = self.scripts.write.prepare_invoke();
-        inv.key(&name)
-            .key(self.keys.meta(&name))
-            .key(self.keys.pending(&name))
-            .key(self.keys.wlist(&name));
+        let mut inv = self.step_on(&self.scripts.write, change.key);
+        inv.key(self.keys.wlist(&name));
         self.colocated_sponsors(&mut inv);
         inv.arg(flag(self.sync_on()))
             .arg(self.evict())
@@ -438,11 +454,7 @@ impl Tiers for RedisTiers {
                 inv.arg(*value);
             }
         }
-        let reply: Vec<Value> = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self.run_local(inv).await?;
         let code = int(reply.first().unwrap_or(&Value::Nil), "write")?;
         if code == -3 {
             let limit = int(reply.get(1).unwrap_or(&Value::Nil), "write")?.max(0) as u64;
@@ -468,11 +480,7 @@ impl Tiers for RedisTiers {
         limit: usize,
         status: Option<bool>,
     ) -> Result<ReadReply, SyncError> {
-        let name = self.keys.name(key);
-        let mut inv = self.scripts.read.prepare_invoke();
-        inv.key(&name)
-            .key(self.keys.meta(&name))
-            .key(self.keys.pending(&name));
+        let mut inv = self.step_on(&self.scripts.read, key);
         self.colocated_sponsors(&mut inv);
         inv.arg(flag(self.sync_on()))
             .arg(self.evict())
@@ -482,11 +490,7 @@ impl Tiers for RedisTiers {
             .arg(status.map(flag).unwrap_or(""))
             .arg(self.ttl(key))
             .arg(key.user_id().unwrap_or(0));
-        let reply: Vec<Value> = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self.run_local(inv).await?;
         let mut it = reply.into_iter();
         let (Some(cond), Some(sp), Some(len), Some(lost)) =
             (it.next(), it.next(), it.next(), it.next())
@@ -534,11 +538,7 @@ impl Tiers for RedisTiers {
             .arg(flag(self.sync_on()))
             .arg(self.evict())
             .arg(user_id);
-        let reply: Vec<Value> = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self.run_local(inv).await?;
         let [cond, member] = reply.as_slice() else {
             return Err(SyncError::protocol("sponsor check", "short reply"));
         };
@@ -604,20 +604,12 @@ impl Tiers for RedisTiers {
         sponsor: bool,
         settle: bool,
     ) -> Result<Option<bool>, SyncError> {
-        let name = self.keys.name(key);
-        let mut inv = self.scripts.set_status.prepare_invoke();
-        inv.key(&name)
-            .key(self.keys.meta(&name))
-            .key(self.keys.pending(&name))
-            .arg(flag(self.sync_on()))
+        let mut inv = self.step_on(&self.scripts.set_status, key);
+        inv.arg(flag(self.sync_on()))
             .arg(flag(sponsor))
             .arg(flag(settle))
             .arg(self.ttl(key));
-        let was: String = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let was: String = self.run_local(inv).await?;
         Ok(sponsor_of(&was))
     }
 
@@ -632,11 +624,7 @@ impl Tiers for RedisTiers {
             .key(self.keys.wlist(&name))
             .arg(token)
             .arg(self.fetch_lease_ms);
-        let reply: Vec<Value> = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let reply: Vec<Value> = self.run_local(inv).await?;
         if int(reply.first().unwrap_or(&Value::Nil), "begin fetch")? != 1 {
             return Ok(None);
         }
@@ -664,11 +652,7 @@ impl Tiers for RedisTiers {
                 inv.arg(v.as_slice());
             }
         }
-        let held: i64 = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let held: i64 = self.run_local(inv).await?;
         Ok(held == 1)
     }
 
@@ -688,27 +672,14 @@ impl Tiers for RedisTiers {
             .arg(kind(key))
             .arg(remote_stamp)
             .arg(self.ttl(key));
-        let done: i64 = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let done: i64 = self.run_local(inv).await?;
         Ok(done == 1)
     }
 
     async fn end_diff(&self, key: &SponsorKey, generation: &str) -> Result<bool, SyncError> {
-        let name = self.keys.name(key);
-        let mut inv = self.scripts.end_diff.prepare_invoke();
-        inv.key(&name)
-            .key(self.keys.meta(&name))
-            .key(self.keys.pending(&name))
-            .arg(self.evict())
-            .arg(generation);
-        let ok: i64 = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let mut inv = self.step_on(&self.scripts.end_diff, key);
+        inv.arg(self.evict()).arg(generation);
+        let ok: i64 = self.run_local(inv).await?;
         Ok(ok == 1)
     }
 
@@ -718,37 +689,19 @@ impl Tiers for RedisTiers {
         generation: &str,
         entries: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<bool, SyncError> {
-        let name = self.keys.name(key);
-        let mut inv = self.scripts.record.prepare_invoke();
-        inv.key(&name)
-            .key(self.keys.meta(&name))
-            .key(self.keys.pending(&name))
-            .arg(self.evict())
-            .arg(generation);
+        let mut inv = self.step_on(&self.scripts.record, key);
+        inv.arg(self.evict()).arg(generation);
         for (f, e) in entries {
             inv.arg(f.as_slice()).arg(e.as_slice());
         }
-        let ok: i64 = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let ok: i64 = self.run_local(inv).await?;
         Ok(ok == 1)
     }
 
     async fn begin_diff(&self, key: &SponsorKey) -> Result<DiffStart, SyncError> {
-        let name = self.keys.name(key);
-        let mut inv = self.scripts.begin_diff.prepare_invoke();
-        inv.key(&name)
-            .key(self.keys.meta(&name))
-            .key(self.keys.pending(&name))
-            .arg(self.evict())
-            .arg(owner(key));
-        let reply: Vec<Value> = self
-            .local
-            .invoke_epoch(inv)
-            .await
-            .map_err(SyncError::Local)?;
+        let mut inv = self.step_on(&self.scripts.begin_diff, key);
+        inv.arg(self.evict()).arg(owner(key));
+        let reply: Vec<Value> = self.run_local(inv).await?;
         match int(reply.first().unwrap_or(&Value::Nil), "begin diff")? {
             1 => {
                 let stamp = text(reply.get(1).unwrap_or(&Value::Nil), "begin diff")?

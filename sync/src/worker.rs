@@ -141,8 +141,8 @@ impl Inner {
             self.metrics.error("malformed");
             tracing::warn!(key = ?key, n = report.malformed, "malformed pending entries dropped");
         }
-        if report.pushed > 0 {
-            self.metrics.applied.inc_by(report.pushed as u64);
+        if report.pushed() > 0 {
+            self.metrics.applied.inc_by(report.pushed() as u64);
             let now_us = now_millis() * 1000;
             for stamp in &report.stamps {
                 self.metrics
@@ -150,7 +150,7 @@ impl Inner {
                     .observe(now_us.saturating_sub(*stamp) as f64 / 1e6);
             }
         }
-        Ok(report.pushed)
+        Ok(report.pushed())
     }
 
     pub(crate) async fn push_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {

@@ -124,6 +124,31 @@ impl RedisServer {
         self.kill();
     }
 
+    /// From now on, every command slower than `micros` is logged (SLOWLOG,
+    /// emptied first): what [`Self::slow_commands`] reads.
+    pub fn watch_slow_commands(&self, micros: u64) {
+        let mut conn = self.conn();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("slowlog-log-slower-than")
+            .arg(micros)
+            .query(&mut conn)
+            .expect("CONFIG SET slowlog-log-slower-than");
+        let _: () = redis::cmd("SLOWLOG")
+            .arg("RESET")
+            .query(&mut conn)
+            .expect("SLOWLOG RESET");
+    }
+
+    /// The commands logged since [`Self::watch_slow_commands`].
+    pub fn slow_commands(&self) -> Vec<redis::Value> {
+        redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(100)
+            .query(&mut self.conn())
+            .expect("SLOWLOG GET")
+    }
+
     /// Saves the dataset as a snapshot to come back to ([`Self::rewind`]).
     pub fn snapshot(&mut self) {
         let _: () = redis::cmd("SAVE").query(&mut self.conn()).expect("SAVE");

@@ -70,13 +70,7 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
         .await
         .unwrap();
     let mut l = local.conn();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("slowlog-log-slower-than")
-        .arg(10_000)
-        .query(&mut l)
-        .unwrap();
-    let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut l).unwrap();
+    local.watch_slow_commands(10_000);
 
     // A returning sponsor: their set is fetched back, while another
     // sponsor's change is mirrored at once.
@@ -116,11 +110,7 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
     .await;
     assert_eq!(r.scard::<_, usize>("user:1:mnodes").unwrap(), BIG);
 
-    let slow: Vec<redis::Value> = redis::cmd("SLOWLOG")
-        .arg("GET")
-        .arg(100)
-        .query(&mut l)
-        .unwrap();
+    let slow = local.slow_commands();
     assert!(
         slow.is_empty(),
         "commands over 10 ms on the local Redis: {slow:?}"
