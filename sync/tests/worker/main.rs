@@ -8,3 +8,4 @@ mod redis_server;
 
 mod bounded;
 mod sim;
+mod steps;
