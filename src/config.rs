@@ -1,29 +1,18 @@
-//! Every setting, parsed once at start (SPEC §2). Nothing reads the environment later.
+//! Every setting, parsed once at start. Nothing reads the environment later.
+//! Secrets are `secrecy` types: their `Debug` prints `[REDACTED]`, so
+//! `check-config` and log lines cannot show them.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
-/// A value that must never reach a log line: Debug and Display print `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
+fn secret(value: &str) -> SecretString {
+    SecretString::from(value)
 }
 
 /// A configuration problem, named after the variable that caused it.
@@ -44,15 +33,15 @@ fn problem(var: &'static str, problem: impl Into<String>) -> ConfigError {
 #[derive(Clone, Debug)]
 pub struct GithubSettings {
     pub client_id: String,
-    pub client_secret: Secret,
+    pub client_secret: SecretString,
     pub web_url: Url,
     pub api_url: Url,
     pub graphql_url: Url,
     pub timeout: Duration,
     /// `SPONSORS_TOKEN`: a maintainer token for periodic re-verification.
-    pub sponsors_token: Option<Secret>,
+    pub sponsors_token: Option<SecretString>,
     pub sponsors_refresh: Duration,
-    pub webhook_secret: Option<Secret>,
+    pub webhook_secret: Option<SecretString>,
 }
 
 #[derive(Clone, Debug)]
@@ -64,15 +53,25 @@ pub struct Config {
     pub sponsor_grace: Duration,
     /// `None` for commands that never talk to GitHub (`sync`).
     pub github: Option<GithubSettings>,
-    pub redis_url: Secret,
-    pub enterprise_redis_url: Option<Secret>,
-    /// 64+ bytes; `None`: a random key per process.
-    pub session_key: Option<Vec<u8>>,
+    pub redis_url: SecretString,
+    pub enterprise_redis_url: Option<SecretString>,
+    /// 64+ bytes; `None`: a random key per process. (`Arc`: secrecy lets
+    /// only its own cloneable types be cloned, and bytes are not one.)
+    pub session_key: Option<Arc<SecretSlice<u8>>>,
     pub ephemeral_ttl_secs: u64,
     pub quota_sponsor: u64,
     pub quota_free: u64,
     pub remote_timeout: Duration,
     pub sync_reconcile: Duration,
+    pub log_format: LogFormat,
+}
+
+/// `LOG_FORMAT`: `text` (default) or `json` lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Which command is starting: `sync` needs no GitHub settings.
@@ -122,7 +121,7 @@ impl Vars<'_> {
         Ok(url)
     }
 
-    fn redis_url(&self, var: &'static str, raw: &str) -> Result<Secret, ConfigError> {
+    fn redis_url(&self, var: &'static str, raw: &str) -> Result<SecretString, ConfigError> {
         // Parse without echoing the value: it may carry a password.
         let url =
             Url::parse(raw).map_err(|_| problem(var, "is not a redis:// or rediss:// URL"))?;
@@ -132,7 +131,7 @@ impl Vars<'_> {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(problem(var, "has no host"));
         }
-        Ok(Secret::new(raw))
+        Ok(secret(raw))
     }
 }
 
@@ -163,20 +162,20 @@ impl Config {
                 client_id: vars
                     .required("GITHUB_CLIENT_ID", "the OAuth app's client id")?
                     .to_owned(),
-                client_secret: Secret::new(
+                client_secret: secret(
                     vars.required("GITHUB_CLIENT_SECRET", "the OAuth app's client secret")?,
                 ),
                 web_url: vars.url("GITHUB_URL", "https://github.com")?,
                 api_url: vars.url("GITHUB_API_URL", "https://api.github.com")?,
                 graphql_url: vars.url("GITHUB_GRAPHQL_URL", "https://api.github.com/graphql")?,
                 timeout: Duration::from_secs(positive(&vars, "GITHUB_TIMEOUT_SECS", 10)?),
-                sponsors_token: vars.get("SPONSORS_TOKEN").map(Secret::new),
+                sponsors_token: vars.get("SPONSORS_TOKEN").map(secret),
                 sponsors_refresh: Duration::from_secs(positive(
                     &vars,
                     "SPONSORS_REFRESH_SECS",
                     3600,
                 )?),
-                webhook_secret: vars.get("GITHUB_WEBHOOK_SECRET").map(Secret::new),
+                webhook_secret: vars.get("GITHUB_WEBHOOK_SECRET").map(secret),
             }),
         };
         let redis_raw = vars.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
@@ -187,7 +186,7 @@ impl Config {
         };
         let session_key = match vars.get("SESSION_KEY") {
             None => None,
-            Some(raw) => Some(decode_session_key(raw)?),
+            Some(raw) => Some(Arc::new(SecretSlice::from(decode_session_key(raw)?))),
         };
         Ok(Self {
             bind: vars.parse(
@@ -216,6 +215,16 @@ impl Config {
             quota_free: positive(&vars, "QUOTA_FREE", 1_000)?,
             remote_timeout: Duration::from_millis(positive(&vars, "REMOTE_TIMEOUT_MS", 500)?),
             sync_reconcile: Duration::from_secs(positive(&vars, "SYNC_RECONCILE_SECS", 300)?),
+            log_format: match vars.get("LOG_FORMAT") {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(problem(
+                        "LOG_FORMAT",
+                        format!("{other:?} is neither text nor json"),
+                    ))
+                }
+            },
         })
     }
 
@@ -232,9 +241,97 @@ impl Config {
         self.public_url.scheme() == "https"
     }
 
+    /// Every setting as `NAME=value` lines, for `check-config`: secrets as
+    /// `[redacted]`, Redis URLs without their password.
+    pub fn summary(&self) -> String {
+        let redacted = |set: bool| if set { "[redacted]" } else { "" }.to_owned();
+        let mut lines: Vec<(&str, String)> = vec![
+            ("BIND", self.bind.to_string()),
+            ("PUBLIC_URL", self.public_url.to_string()),
+            ("SPONSORABLE", self.sponsorable.clone()),
+            (
+                "SPONSOR_MIN_MONTHLY_USD",
+                self.sponsor_min_monthly_usd.to_string(),
+            ),
+            (
+                "SPONSOR_GRACE_SECS",
+                self.sponsor_grace.as_secs().to_string(),
+            ),
+        ];
+        if let Some(g) = &self.github {
+            lines.extend([
+                ("GITHUB_CLIENT_ID", g.client_id.clone()),
+                ("GITHUB_CLIENT_SECRET", redacted(true)),
+                ("GITHUB_URL", g.web_url.to_string()),
+                ("GITHUB_API_URL", g.api_url.to_string()),
+                ("GITHUB_GRAPHQL_URL", g.graphql_url.to_string()),
+                ("GITHUB_TIMEOUT_SECS", g.timeout.as_secs().to_string()),
+                (
+                    "GITHUB_WEBHOOK_SECRET",
+                    redacted(g.webhook_secret.is_some()),
+                ),
+                ("SPONSORS_TOKEN", redacted(g.sponsors_token.is_some())),
+                (
+                    "SPONSORS_REFRESH_SECS",
+                    g.sponsors_refresh.as_secs().to_string(),
+                ),
+            ]);
+        }
+        lines.extend([
+            ("REDIS_URL", display_redis_url(&self.redis_url)),
+            (
+                "ENTERPRISE_REDIS_URL",
+                self.enterprise_redis_url
+                    .as_ref()
+                    .map(display_redis_url)
+                    .unwrap_or_default(),
+            ),
+            ("SESSION_KEY", redacted(self.session_key.is_some())),
+            ("EPHEMERAL_TTL_SECS", self.ephemeral_ttl_secs.to_string()),
+            ("QUOTA_SPONSOR", self.quota_sponsor.to_string()),
+            ("QUOTA_FREE", self.quota_free.to_string()),
+            (
+                "REMOTE_TIMEOUT_MS",
+                self.remote_timeout.as_millis().to_string(),
+            ),
+            (
+                "SYNC_RECONCILE_SECS",
+                self.sync_reconcile.as_secs().to_string(),
+            ),
+            (
+                "LOG_FORMAT",
+                match self.log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                }
+                .to_owned(),
+            ),
+        ]);
+        lines
+            .into_iter()
+            .map(|(name, value)| format!("{name}={value}\n"))
+            .collect()
+    }
+
     /// The public origin (`scheme://host[:port]`) that same-site requests carry.
     pub fn public_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
+    }
+}
+
+/// A Redis URL with its password (and user name) replaced by `[redacted]`.
+fn display_redis_url(url: &SecretString) -> String {
+    match Url::parse(url.expose_secret()) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("[redacted]"));
+            }
+            if !parsed.username().is_empty() {
+                let _ = parsed.set_username("[redacted]");
+            }
+            parsed.to_string()
+        }
+        Err(_) => "[redacted]".to_owned(),
     }
 }
 
@@ -367,6 +464,16 @@ mod tests {
         assert!(
             !debug.contains("hunter2") && !debug.contains("shh"),
             "{debug}"
+        );
+        let summary = cfg.summary();
+        assert!(
+            !summary.contains("hunter2") && !summary.contains("shh"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("ENTERPRISE_REDIS_URL=redis://:%5Bredacted%5D@remote:6379")
+                || summary.contains("ENTERPRISE_REDIS_URL=redis://:[redacted]@remote:6379"),
+            "{summary}"
         );
         let err = Config::from_map(
             &with(&[("REDIS_URL", "http://:hunter2@x")]),

@@ -2,10 +2,12 @@
 //! that persist (mirrored to a durable remote Redis) for sponsors only.
 
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod github;
 pub mod metrics;
+pub mod node_id;
 pub mod routes;
 pub mod session;
 pub mod sponsorship;

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    sponsorgate::telemetry::init(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
+    sponsorgate::telemetry::init(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,6 +75,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Log lines may go elsewhere (JSON to a collector); this line is for
+            // whoever started the process.
             eprintln!("sponsorgate: {e}");
             ExitCode::FAILURE
         }
@@ -84,7 +86,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> Result<(), sponsorgate::app::StartError> {
     match command {
         Command::CheckConfig => {
-            println!("{config:#?}");
+            print!("{}", config.summary());
             Ok(())
         }
         Command::Serve { no_sync } => {
@@ -93,7 +95,7 @@ async fn run(command: Command, config: Config) -> Result<(), sponsorgate::app::S
             running.run_until(shutdown_signal()).await
         }
         Command::Sync { reconcile } => {
-            sponsorgate::sync_glue::run_standalone(config, reconcile, shutdown_signal()).await
+            sponsorgate::app::run_sync_command(config, reconcile, shutdown_signal()).await
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Server-side sessions in the local Redis under `session:` and a typed facade
-//! over them. No maintained store fits tower-sessions 0.15 on the `redis` crate
-//! (RUST-NOTES §2), so this one mirrors the fred store in ~80 lines.
+//! over them. No maintained tower-sessions 0.15 store runs on the `redis`
+//! crate (the maintained one uses `fred`, a second Redis client we would
+//! have to configure and pool apart), so this one mirrors the fred store in
+//! ~80 lines.
 
 use async_trait::async_trait;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -11,7 +13,8 @@ use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::Session;
 
 use crate::error::AppError;
-/// Prefix of session keys (SPEC §4: the service's own keys under `session:`).
+
+/// Prefix of session keys: the service's own keys live under `session:` and `sync:` only.
 const SESSION_PREFIX: &str = "session:";
 
 #[derive(Clone)]
@@ -149,7 +152,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
         Session::from_request_parts(parts, state)
             .await
             .map(AuthSession)
-            .map_err(|_| AppError::Internal("session layer missing".into()))
+            .map_err(|_| AppError::internal("session layer missing"))
     }
 }
 
@@ -166,7 +169,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
             .user_id()
             .await?
             .map(CurrentUser)
-            .ok_or(AppError::NotSignedIn)
+            .ok_or_else(AppError::not_signed_in)
     }
 }
 

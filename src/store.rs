@@ -4,10 +4,41 @@
 //! remote, a read of a lost key waits at most `REMOTE_TIMEOUT_MS` and then
 //! says it is incomplete.
 
+use std::time::Duration;
+
 use redis::aio::ConnectionManager;
 use sponsorgate_sync::{AddOutcome, Members, StatusUpdate, SyncError, SyncStore};
 
-use crate::error::AppError;
+use crate::node_id::NodeId;
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The local Redis failed or did not answer: nothing was changed.
+    #[error("the local Redis is unavailable ({0})")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        // The kind only: a Redis error's text can carry the URL.
+        Self::Unavailable(format!("{:?}", e.kind()))
+    }
+}
+
+impl From<SyncError> for StoreError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Local(e) => e.into(),
+            SyncError::LocalTimeout(after) => Self::Unavailable(format!("no answer in {after:?}")),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]
 pub struct Store {
@@ -55,15 +86,6 @@ pub struct ExclusionList {
     pub complete: bool,
 }
 
-impl From<SyncError> for AppError {
-    fn from(e: SyncError) -> Self {
-        match e {
-            SyncError::Local(e) => AppError::RedisUnavailable(e),
-            other => AppError::Internal(other.to_string()),
-        }
-    }
-}
-
 impl Store {
     pub fn new(conn: ConnectionManager, data: SyncStore) -> Self {
         Self { conn, data }
@@ -75,16 +97,28 @@ impl Store {
         self.conn.clone()
     }
 
-    pub async fn add_exclusion(&self, user_id: u64, node_id: &str) -> Result<AddOutcome, AppError> {
-        Ok(self.data.add_exclusion(user_id, node_id).await?)
+    /// Whether the local Redis answers `PING` within `within`.
+    pub async fn ping(&self, within: Duration) -> bool {
+        let mut conn = self.conn.clone();
+        let ping =
+            tokio::time::timeout(within, redis::cmd("PING").query_async::<String>(&mut conn)).await;
+        matches!(ping, Ok(Ok(_)))
+    }
+
+    pub async fn add_exclusion(&self, user_id: u64, node_id: &NodeId) -> StoreResult<AddOutcome> {
+        Ok(self.data.add_exclusion(user_id, node_id.as_str()).await?)
     }
 
     /// Returns whether the user is a sponsor (the removal persists).
-    pub async fn remove_exclusion(&self, user_id: u64, node_id: &str) -> Result<bool, AppError> {
-        Ok(self.data.remove_exclusion(user_id, node_id).await?.sponsor)
+    pub async fn remove_exclusion(&self, user_id: u64, node_id: &NodeId) -> StoreResult<bool> {
+        Ok(self
+            .data
+            .remove_exclusion(user_id, node_id.as_str())
+            .await?
+            .sponsor)
     }
 
-    pub async fn exclusions(&self, user_id: u64) -> Result<ExclusionList, AppError> {
+    pub async fn exclusions(&self, user_id: u64) -> StoreResult<ExclusionList> {
         let Members {
             items,
             sponsor,
@@ -97,7 +131,7 @@ impl Store {
         })
     }
 
-    pub async fn user(&self, user_id: u64) -> Result<Option<UserRecord>, AppError> {
+    pub async fn user(&self, user_id: u64) -> StoreResult<Option<UserRecord>> {
         let Members { items, sponsor, .. } = self.data.user_fields(user_id).await?;
         if items.is_empty() {
             return Ok(None);
@@ -127,7 +161,7 @@ impl Store {
         profile: &Profile,
         sponsorship: Option<Sponsorship>,
         now_unix: u64,
-    ) -> Result<bool, AppError> {
+    ) -> StoreResult<bool> {
         let mut fields: Vec<(&str, String)> = vec![
             ("id", profile.id.to_string()),
             ("user_login", profile.login.clone()),
@@ -157,7 +191,7 @@ impl Store {
 
     /// Changes a user's sponsor status without new details (webhooks,
     /// re-verification). Returns (was sponsor, is sponsor).
-    pub async fn set_sponsor(&self, user_id: u64, sponsor: bool) -> Result<(bool, bool), AppError> {
+    pub async fn set_sponsor(&self, user_id: u64, sponsor: bool) -> StoreResult<(bool, bool)> {
         let status = if sponsor {
             StatusUpdate::Sponsor
         } else {
@@ -174,7 +208,7 @@ impl Store {
         user_id: u64,
         sponsor: bool,
         tier_monthly_usd: Option<u64>,
-    ) -> Result<(bool, bool), AppError> {
+    ) -> StoreResult<(bool, bool)> {
         let status = if sponsor {
             StatusUpdate::Sponsor
         } else {
@@ -190,51 +224,14 @@ impl Store {
 
     /// The ids in `sponsors:{SPONSORABLE}` (fetched back first, within the
     /// bound, when the local copy was lost).
-    pub async fn sponsor_ids(&self) -> Result<Vec<u64>, AppError> {
+    pub async fn sponsor_ids(&self) -> StoreResult<Vec<u64>> {
         let Members { items, .. } = self.data.sponsors().await?;
         Ok(items.iter().filter_map(|(id, _)| id.parse().ok()).collect())
     }
 
     /// Whether the user is in `sponsors:{SPONSORABLE}` now (fetched back first
     /// when the local copy was lost).
-    pub async fn is_sponsor(&self, user_id: u64) -> Result<bool, AppError> {
+    pub async fn is_sponsor(&self, user_id: u64) -> StoreResult<bool> {
         Ok(self.data.is_sponsor(user_id).await?)
-    }
-}
-
-/// Node ids: 1 to 256 bytes of UTF-8 without control characters (C0, DEL, C1).
-pub fn validate_node_id(id: &str) -> Result<(), AppError> {
-    if id.is_empty() {
-        return Err(AppError::invalid("invalid_id", "id must not be empty"));
-    }
-    if id.len() > 256 {
-        return Err(AppError::invalid(
-            "invalid_id",
-            "id must be at most 256 bytes",
-        ));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(AppError::invalid(
-            "invalid_id",
-            "id must not contain control characters",
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_id_rules() {
-        assert!(validate_node_id("MDQ6VXNlcjE=").is_ok());
-        assert!(validate_node_id("ü…é").is_ok());
-        assert!(validate_node_id(&"x".repeat(256)).is_ok());
-        for bad in ["", "a\nb", "a\u{0}", "tab\there", "c1\u{85}", "del\u{7f}"] {
-            assert!(validate_node_id(bad).is_err(), "{bad:?}");
-        }
-        assert!(validate_node_id(&"x".repeat(257)).is_err());
-        assert!(validate_node_id(&"é".repeat(129)).is_err(), "258 bytes");
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use secrecy::ExposeSecret;
 use sponsorgate::config::{Config, Needs};
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -254,7 +255,7 @@ fn the_app_starts_with_no_env_file_and_uses_the_simulator() {
     );
     assert_eq!(
         flag_value(&sim_command, "--client-secret").as_deref(),
-        Some(github.client_secret.expose())
+        Some(github.client_secret.expose_secret())
     );
     // localhost:PORT is the same place for the browser and for the app only
     // when the simulator shares the app's network namespace and the app
@@ -287,7 +288,7 @@ fn setting_the_github_variables_in_env_switches_to_real_github() {
     assert_eq!(github.client_id, "Iv1.real");
     assert_eq!(config.sponsorable, "my-org");
     // The topology stays the stack's own, whatever .env.example says.
-    assert_eq!(host_of(config.redis_url.expose()), "redis-local");
+    assert_eq!(host_of(config.redis_url.expose_secret()), "redis-local");
     assert_eq!(config.bind.ip().to_string(), "0.0.0.0");
 }
 

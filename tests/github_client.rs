@@ -18,7 +18,7 @@ fn config(sim: &GithubSim) -> GithubConfig {
     let base = Url::parse(&sim.url()).unwrap();
     GithubConfig {
         client_id: SimOptions::default().client_id,
-        client_secret: SecretString::new(SimOptions::default().client_secret),
+        client_secret: SecretString::from(SimOptions::default().client_secret),
         web_url: base.clone(),
         api_url: base.clone(),
         graphql_url: base.join("/graphql").unwrap(),
@@ -454,7 +454,7 @@ async fn token_errors_arrive_as_http_200() {
 
     // Wrong client secret.
     let mut cfg = config(&sim);
-    cfg.client_secret = SecretString::new("not-the-secret");
+    cfg.client_secret = SecretString::from("not-the-secret");
     let wrong_secret = GithubClient::new(cfg).unwrap();
     let (code, _, verifier) = authorize_as(&wrong_secret, "bob").await;
     let err = wrong_secret

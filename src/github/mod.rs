@@ -21,6 +21,8 @@ use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl, TokenUrl,
 };
+use secrecy::ExposeSecret;
+pub use secrecy::SecretString;
 use url::Url;
 
 pub use oauth::{AccessToken, AuthorizeRequest, REQUESTED_SCOPES};
@@ -32,39 +34,6 @@ pub const USER_AGENT: &str = concat!("sponsorgate/", env!("CARGO_PKG_VERSION"));
 
 /// REST API version pinned on every REST call.
 const REST_API_VERSION: &str = "2022-11-28";
-
-/// A string that must never be printed: `Debug` and `Display` show `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself; only for sending it where it belongs.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for SecretString {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Where GitHub lives and how this app is registered there. The app's config
 /// module fills it from the environment (`GITHUB_URL` etc.).
@@ -241,7 +210,9 @@ impl GithubClient {
         let auth_url = join_path(&cfg.web_url, &["login", "oauth", "authorize"])?;
         let token_url = join_path(&cfg.web_url, &["login", "oauth", "access_token"])?;
         let oauth = BasicClient::new(ClientId::new(cfg.client_id))
-            .set_client_secret(ClientSecret::new(cfg.client_secret.expose().to_owned()))
+            .set_client_secret(ClientSecret::new(
+                cfg.client_secret.expose_secret().to_owned(),
+            ))
             .set_auth_uri(AuthUrl::from_url(auth_url))
             .set_token_uri(TokenUrl::from_url(token_url))
             .set_redirect_uri(RedirectUrl::from_url(cfg.redirect_url))
@@ -327,7 +298,7 @@ mod tests {
     fn config() -> GithubConfig {
         GithubConfig {
             client_id: "the-client-id".into(),
-            client_secret: SecretString::new("very-secret-value"),
+            client_secret: SecretString::from("very-secret-value"),
             web_url: url("https://github.com"),
             api_url: url("https://api.github.com"),
             graphql_url: url("https://api.github.com/graphql"),
@@ -339,9 +310,12 @@ mod tests {
     #[test]
     fn debug_never_shows_the_client_secret() {
         let cfg = config();
-        let shown = format!("{cfg:?} {}", cfg.client_secret);
+        let shown = format!("{cfg:?} {:?}", cfg.client_secret);
         assert!(!shown.contains("very-secret-value"), "{shown}");
-        assert!(shown.contains("[redacted]"));
+        assert!(
+            shown.contains("[REDACTED]"),
+            "secrecy marks the value: {shown}"
+        );
         let client = GithubClient::new(cfg).unwrap();
         let shown = format!("{client:?}");
         assert!(!shown.contains("very-secret-value"), "{shown}");

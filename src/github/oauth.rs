@@ -13,6 +13,8 @@ use oauth2::{
 use serde::Deserialize;
 use url::Url;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::{error_chain, GithubClient, GithubError};
 
 /// Scopes asked for at authorize time (sent space-separated).
@@ -44,7 +46,7 @@ impl fmt::Debug for AuthorizeRequest {
 /// A GitHub access token. `Debug` never shows it.
 #[derive(Clone)]
 pub struct AccessToken {
-    secret: String,
+    secret: SecretString,
     scopes: Option<Vec<String>>,
 }
 
@@ -52,13 +54,13 @@ impl AccessToken {
     /// A token obtained elsewhere (e.g. `SPONSORS_TOKEN`); its scopes are unknown.
     pub fn new(secret: impl Into<String>) -> Self {
         Self {
-            secret: secret.into(),
+            secret: SecretString::from(secret.into()),
             scopes: None,
         }
     }
 
     pub fn secret(&self) -> &str {
-        &self.secret
+        self.secret.expose_secret()
     }
 
     /// Scopes GitHub says it granted (GitHub separates them with commas),
@@ -184,7 +186,7 @@ impl GithubClient {
                     .scopes()
                     .map(|s| split_scopes(s.iter().map(|scope| scope.as_str())));
                 Ok(AccessToken {
-                    secret: token.access_token().secret().clone(),
+                    secret: SecretString::from(token.access_token().secret().clone()),
                     scopes,
                 })
             }

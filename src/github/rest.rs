@@ -59,7 +59,7 @@ impl GithubClient {
                 Ok(r) => r,
                 Err(GithubError::Status(code @ (403 | 404))) => {
                     tracing::warn!(
-                        status = code,
+                        github.status = code,
                         "GitHub refused /user/emails (is the user:email scope granted?); \
                          continuing without an email address"
                     );

@@ -2,20 +2,20 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Serialize;
 use sponsorgate_sync::AddOutcome;
 use utoipa::ToSchema;
 
-use crate::error::{AppError, ErrorBody};
+use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
+use crate::node_id::{InvalidNodeId, NodeId};
+use crate::routes::negotiate::{
+    is_browser_form, is_json, media_type, prefers_html, BODY_LIMIT, FORM,
+};
 use crate::session::CurrentUser;
 use crate::state::AppState;
-use crate::store::validate_node_id;
-
-/// Largest request body accepted anywhere (SPEC §3).
-pub const BODY_LIMIT: usize = 16 * 1024;
 
 #[derive(Serialize, ToSchema)]
 pub struct Excluded {
@@ -34,13 +34,13 @@ pub struct Exclusions {
     persistent: bool,
     /// `false` when the set was lost locally (evicted, flushed) and the remote
     /// copy could not be fetched back in time: `ids` is then only what the
-    /// local Redis holds, and a later read returns everything (SPEC §6.9).
+    /// local Redis holds, and a later read returns everything.
     complete: bool,
 }
 
 /// The body of `POST /exclude`: `{"id": "..."}` as JSON, or `id=...` as a form.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "only describes the body in the OpenAPI document")]
 pub struct ExcludeRequest {
     /// A node id: 1 to 256 bytes of UTF-8 without control characters.
     id: String,
@@ -57,66 +57,96 @@ impl<S: Send + Sync> FromRequest<S> for ExcludeBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        let browser = crate::routes::auth::prefers_html(req.headers());
-        let content_type = super::media_type(req.headers());
+        let browser = prefers_html(req.headers());
+        let content_type = media_type(req.headers());
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge { limit: BODY_LIMIT }
+                payload_too_large()
             } else {
-                AppError::bad_request("unreadable_body", "the request body could not be read")
+                AppError::new(
+                    ErrorCode::UnreadableBody,
+                    "the request body could not be read",
+                )
             }
         })?;
-        // An empty body is a malformed request whatever it claims to be.
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(AppError::bad_request(
-                "missing_body",
-                "the request has no body; send {\"id\": \"...\"}",
-            ));
-        }
-        if content_type == "application/json" || content_type.ends_with("+json") {
-            parse_json(&body).map(|id| ExcludeBody {
-                id,
-                from_browser_form: false,
-            })
-        } else if content_type == "application/x-www-form-urlencoded" {
-            parse_form(&body).map(|id| ExcludeBody {
-                id,
-                from_browser_form: browser,
-            })
-        } else {
-            Err(AppError::UnsupportedMediaType)
-        }
+        parse_exclude_body(&content_type, browser, &body)
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<String, AppError> {
+pub fn payload_too_large() -> AppError {
+    AppError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is larger than {BODY_LIMIT} bytes"),
+    )
+}
+
+/// The body of `POST /exclude` with its media type (lower-cased, without
+/// parameters) and whether the client prefers HTML. A plain function, so
+/// the fuzzer and the property tests can call it without a server.
+pub fn parse_exclude_body(
+    content_type: &str,
+    browser: bool,
+    body: &[u8],
+) -> AppResult<ExcludeBody> {
+    // An empty body is a malformed request whatever it claims to be.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::new(
+            ErrorCode::MissingBody,
+            "the request has no body; send {\"id\": \"...\"}",
+        ));
+    }
+    if is_json(content_type) {
+        parse_json(body).map(|id| ExcludeBody {
+            id,
+            from_browser_form: false,
+        })
+    } else if content_type == FORM {
+        parse_form(body).map(|id| ExcludeBody {
+            id,
+            from_browser_form: browser,
+        })
+    } else {
+        Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as application/json or application/x-www-form-urlencoded",
+        ))
+    }
+}
+
+fn parse_json(body: &[u8]) -> AppResult<String> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        AppError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     let object = value.as_object().ok_or_else(|| {
-        AppError::bad_request("malformed_request", "the body must be a JSON object")
+        AppError::new(
+            ErrorCode::MalformedRequest,
+            "the body must be a JSON object",
+        )
     })?;
     match object.get("id") {
-        None => Err(AppError::bad_request(
-            "missing_field",
+        None => Err(AppError::new(
+            ErrorCode::MissingField,
             "the body has no \"id\" field",
         )),
         Some(serde_json::Value::String(id)) => Ok(id.clone()),
-        Some(_) => Err(AppError::invalid("invalid_id", "id must be a string")),
+        Some(_) => Err(InvalidNodeId::NotAString.into()),
     }
 }
 
-fn parse_form(body: &[u8]) -> Result<String, AppError> {
+fn parse_form(body: &[u8]) -> AppResult<String> {
     if std::str::from_utf8(body).is_err() {
-        return Err(AppError::bad_request(
-            "malformed_form",
+        return Err(AppError::new(
+            ErrorCode::MalformedForm,
             "the form body is not UTF-8",
         ));
     }
     url::form_urlencoded::parse(body)
         .find(|(k, _)| k == "id")
         .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| AppError::bad_request("missing_field", "the form has no id field"))
+        .ok_or_else(|| AppError::new(ErrorCode::MissingField, "the form has no id field"))
 }
 
 /// Add a node id to the signed-in user's exclusions.
@@ -128,26 +158,33 @@ fn parse_form(body: &[u8]) -> Result<String, AppError> {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn exclude(
+#[tracing::instrument(skip_all, fields(user.id))]
+pub async fn add_exclusion(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: Option<CurrentUser>,
     body: Result<ExcludeBody, AppError>,
-) -> Result<Response, AppError> {
+) -> AppResult<Response> {
     let result = async {
-        let user = user.ok_or(AppError::NotSignedIn)?;
+        let user = user.ok_or_else(AppError::not_signed_in)?;
+        tracing::Span::current().record("user.id", user.0);
         let body = body?;
-        validate_node_id(&body.id)?;
-        match state.store.add_exclusion(user.0, &body.id).await? {
-            AddOutcome::QuotaExceeded { limit } => Err(AppError::QuotaExceeded { limit }),
-            AddOutcome::Added { count, sponsor, .. } => Ok((body, count, sponsor)),
+        let id = NodeId::parse(body.id)?;
+        match state.store.add_exclusion(user.0, &id).await? {
+            AddOutcome::QuotaExceeded { limit } => Err(AppError::new(
+                ErrorCode::QuotaExceeded,
+                format!("quota reached: at most {limit} preferences"),
+            )),
+            AddOutcome::Added { count, sponsor, .. } => {
+                Ok((id, body.from_browser_form, count, sponsor))
+            }
         }
     }
     .await;
     match result {
-        Ok((body, _, _)) if body.from_browser_form => Ok(Redirect::to("/").into_response()),
-        Ok((body, count, sponsor)) => Ok(Json(Excluded {
-            id: body.id,
+        Ok((_, true, _, _)) => Ok(Redirect::to("/").into_response()),
+        Ok((id, false, count, sponsor)) => Ok(Json(Excluded {
+            id: id.into_string(),
             persistent: sponsor,
             count,
         })
@@ -158,26 +195,10 @@ pub async fn exclude(
     }
 }
 
-/// A form post from a browser (form body, `Accept: text/html`): answered with
-/// redirects to the page rather than JSON, errors included.
-fn is_browser_form(headers: &HeaderMap) -> bool {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    form && crate::routes::auth::prefers_html(headers)
-}
-
 /// 303 to `/?error=<code>`; the page turns the code into a sentence.
 fn back_to_page_with(error: &AppError) -> Redirect {
     if error.status().is_server_error() {
-        tracing::warn!(error.code = error.code(), "form request failed");
+        error.log();
     }
     Redirect::to(&format!("/?error={}", error.code()))
 }
@@ -185,10 +206,11 @@ fn back_to_page_with(error: &AppError) -> Redirect {
 /// The signed-in user's excluded node ids.
 #[utoipa::path(get, path = "/exclusions", tag = "preferences",
     responses((status = 200, body = Exclusions), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn list(
+#[tracing::instrument(skip_all, fields(user.id = user.0))]
+pub async fn list_exclusions(
     State(state): State<AppState>,
     user: CurrentUser,
-) -> Result<Json<Exclusions>, AppError> {
+) -> AppResult<Json<Exclusions>> {
     let list = state.store.exclusions(user.0).await?;
     Ok(Json(Exclusions {
         ids: list.ids,
@@ -202,33 +224,35 @@ pub async fn list(
     params(("id" = String, Path, description = "The node id, percent-encoded")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn remove(
+#[tracing::instrument(skip_all, fields(user.id = user.0))]
+pub async fn remove_exclusion(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
-    validate_node_id(&id)?;
+) -> AppResult<StatusCode> {
+    let id = NodeId::parse(id)?;
     state.store.remove_exclusion(user.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /exclusions/{id}/delete`: the same removal for HTML forms, which
 /// cannot send DELETE; answers with a redirect back to the page.
-pub async fn remove_from_form(
+#[tracing::instrument(skip_all)]
+pub async fn remove_exclusion_by_form(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: Option<CurrentUser>,
     Path(id): Path<String>,
-) -> Result<Redirect, AppError> {
+) -> AppResult<Redirect> {
     let result = async {
-        let user = user.ok_or(AppError::NotSignedIn)?;
-        validate_node_id(&id)?;
-        state.store.remove_exclusion(user.0, &id).await
+        let user = user.ok_or_else(AppError::not_signed_in)?;
+        let id = NodeId::parse(id)?;
+        Ok::<_, AppError>(state.store.remove_exclusion(user.0, &id).await?)
     }
     .await;
     match result {
         Ok(_) => Ok(Redirect::to("/")),
-        Err(e) if crate::routes::auth::prefers_html(&headers) => Ok(back_to_page_with(&e)),
+        Err(e) if prefers_html(&headers) => Ok(back_to_page_with(&e)),
         Err(e) => Err(e),
     }
 }

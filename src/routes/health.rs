@@ -13,7 +13,7 @@ use crate::state::AppState;
 
 /// Liveness: 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "ok")))]
-pub async fn healthz() -> &'static str {
+pub async fn check_liveness() -> &'static str {
     "ok"
 }
 
@@ -31,14 +31,8 @@ pub struct Readiness {
 /// Readiness: 200 when the local Redis answers, else 503.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let mut conn = state.store.connection();
-    let ping = tokio::time::timeout(
-        Duration::from_secs(1),
-        redis::cmd("PING").query_async::<String>(&mut conn),
-    )
-    .await;
-    let local_ok = matches!(ping, Ok(Ok(_)));
+pub async fn check_readiness(State(state): State<AppState>) -> impl IntoResponse {
+    let local_ok = state.store.ping(Duration::from_secs(1)).await;
     let (remote, backlog) = match &state.sync {
         None => ("disabled", 0),
         Some(sync) => {
@@ -66,7 +60,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn export_metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{AppError, ErrorBody};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::session::CurrentUser;
 use crate::state::AppState;
 
@@ -26,14 +26,18 @@ pub struct Me {
 /// The signed-in user.
 #[utoipa::path(get, path = "/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Me>, AppError> {
+#[tracing::instrument(skip_all, fields(user.id = user.0))]
+pub async fn get_current_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<Json<Me>> {
     // A session whose user record is gone (the local Redis lost it and the
     // remote has no copy) is treated as signed out.
     let record = state
         .store
         .user(user.0)
         .await?
-        .ok_or(AppError::NotSignedIn)?;
+        .ok_or_else(AppError::not_signed_in)?;
     Ok(Json(Me {
         id: record.id,
         user_login: record.user_login,

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod exclusions;
 pub mod health;
 pub mod me;
+pub mod middleware;
+pub mod negotiate;
 pub mod openapi;
 pub mod page;
 pub mod webhooks;
@@ -13,9 +15,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::middleware::from_fn;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceBuilder;
@@ -29,7 +32,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{code_for_status, json_response, AppError, ErrorBody};
+use crate::error::AppError;
+use crate::routes::negotiate::BODY_LIMIT;
 use crate::session::RedisSessionStore;
 use crate::state::AppState;
 
@@ -38,17 +42,17 @@ pub const SESSION_COOKIE: &str = "sponsorgate_session";
 /// The JSON API's routes, with the OpenAPI document they describe.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::callback))
-        .routes(routes!(auth::logout))
-        .routes(routes!(me::me))
-        .routes(routes!(exclusions::exclude))
-        .routes(routes!(exclusions::list))
-        .routes(routes!(exclusions::remove))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .routes(routes!(health::metrics))
-        .routes(routes!(webhooks::receive))
+        .routes(routes!(auth::begin_sign_in))
+        .routes(routes!(auth::finish_sign_in))
+        .routes(routes!(auth::sign_out))
+        .routes(routes!(me::get_current_user))
+        .routes(routes!(exclusions::add_exclusion))
+        .routes(routes!(exclusions::list_exclusions))
+        .routes(routes!(exclusions::remove_exclusion))
+        .routes(routes!(health::check_liveness))
+        .routes(routes!(health::check_readiness))
+        .routes(routes!(health::export_metrics))
+        .routes(routes!(webhooks::receive_github_webhook))
         .split_for_parts()
 }
 
@@ -79,87 +83,33 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             }),
         )
         .layer(CatchPanicLayer::custom(|_| {
-            AppError::Internal("handler panicked".into()).into_response()
+            AppError::internal("handler panicked").into_response()
         }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
+        .layer(from_fn(middleware::json_errors))
+        .layer(from_fn_with_state(state.clone(), middleware::track_metrics))
         .layer(csrf)
-        .layer(RequestBodyLimitLayer::new(exclusions::BODY_LIMIT))
-        .layer(DefaultBodyLimit::max(exclusions::BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(sessions);
-    api.route("/", get(page::index))
-        .route("/static/{file}", get(page::asset))
+    api.route("/", get(page::show_index))
+        .route("/static/{file}", get(page::serve_asset))
         .route(
             "/exclusions/{id}/delete",
-            post(exclusions::remove_from_form),
+            post(exclusions::remove_exclusion_by_form),
         )
-        .route("/openapi.json", get(move || openapi::serve(doc.clone())))
+        .route(
+            "/openapi.json",
+            get(move || openapi::serve_openapi(doc.clone())),
+        )
         .fallback(not_found)
         .layer(middleware)
         .with_state(state)
 }
 
-/// The request's media type, lower-cased, without parameters (`""` when absent).
-pub fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
 async fn not_found() -> AppError {
-    AppError::NotFound
-}
-
-/// Turns every error response that is not already JSON or HTML (axum's own
-/// rejections, 405s, the CSRF layer's 403, the body limit's 413) into the
-/// contract's JSON error shape.
-async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
-        return response;
-    }
-    let message = match status {
-        StatusCode::FORBIDDEN => "cross-site request refused".to_owned(),
-        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this path".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => format!(
-            "request body is larger than {} bytes",
-            exclusions::BODY_LIMIT
-        ),
-        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
-    };
-    let code = match status {
-        StatusCode::FORBIDDEN => "cross_site_request",
-        other => code_for_status(other),
-    };
-    let mut converted = json_response(
-        status,
-        &ErrorBody {
-            error: code,
-            message,
-        },
-    );
-    if let Some(allow) = response.headers().get(header::ALLOW) {
-        converted.headers_mut().insert(header::ALLOW, allow.clone());
-    }
-    let _ = HeaderValue::from_static("");
-    converted
+    AppError::not_found()
 }

@@ -13,7 +13,8 @@ use utoipa::OpenApi;
     tags(
         (name = "auth", description = "GitHub sign-in and the session"),
         (name = "preferences", description = "Excluded node ids"),
-        (name = "operations", description = "Health, readiness, metrics")
+        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "webhooks", description = "GitHub Sponsors webhooks")
     )
 )]
 struct ApiDoc;
@@ -22,6 +23,6 @@ pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-pub async fn serve(doc: Arc<utoipa::openapi::OpenApi>) -> impl IntoResponse {
+pub async fn serve_openapi(doc: Arc<utoipa::openapi::OpenApi>) -> impl IntoResponse {
     Json(doc.as_ref().clone())
 }

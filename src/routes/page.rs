@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::session::CurrentUser;
 use crate::state::AppState;
 
@@ -54,11 +54,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// `GET /static/{file}`: the page's stylesheet and script (no CDN, works offline).
-pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
+pub async fn serve_asset(Path(file): Path<String>) -> AppResult<Response> {
     let (body, content_type) = match file.as_str() {
         "app.css" => (CSS, "text/css; charset=utf-8"),
         "app.js" => (JS, "text/javascript; charset=utf-8"),
-        _ => return Err(AppError::NotFound),
+        _ => return Err(AppError::not_found()),
     };
     Ok((
         [
@@ -81,7 +81,15 @@ struct ErrorTemplate<'a> {
     message: &'a str,
 }
 
-/// A whole HTML page for an error a browser navigated into (e.g. a failed sign-in).
+/// An error as a whole HTML page, for browser navigations (e.g. a failed
+/// sign-in): the same status and message as the JSON answer.
+pub fn error_response(error: AppError) -> Response {
+    error.log();
+    let status = error.status();
+    (status, error_page(status, error.message())).into_response()
+}
+
+/// A whole HTML page for an error a browser navigated into.
 pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     let reason = status.canonical_reason().unwrap_or("Error");
     let page = ErrorTemplate {
@@ -130,7 +138,8 @@ struct IndexTemplate<'a> {
 
 /// The start page: sign in when signed out; profile, sponsor status and the
 /// exclusion list when signed in.
-pub async fn index(
+#[tracing::instrument(skip_all)]
+pub async fn show_index(
     State(state): State<AppState>,
     user: Result<Option<CurrentUser>, AppError>,
     RawQuery(query): RawQuery,
@@ -145,7 +154,7 @@ pub async fn index(
             response
         }
         // A browser page: errors are pages too, never raw JSON.
-        Err(e) => e.into_html_response(),
+        Err(e) => error_response(e),
     }
 }
 
@@ -153,7 +162,7 @@ async fn render_index(
     state: &AppState,
     user: Result<Option<CurrentUser>, AppError>,
     query: Option<&str>,
-) -> Result<String, AppError> {
+) -> AppResult<String> {
     let config = &state.config;
     let signed_in = match user? {
         None => None,
@@ -204,43 +213,59 @@ async fn render_index(
         messages_json: messages_json(quota),
     };
     page.render()
-        .map_err(|e| AppError::Internal(format!("rendering the page: {e}")))
+        .map_err(|e| AppError::internal(format!("rendering the page: {e}")))
 }
 
 /// Error codes the page explains in words; others get a generic message.
-const KNOWN_CODES: &[&str] = &[
-    "invalid_id",
-    "missing_field",
-    "missing_body",
-    "quota_exceeded",
-    "not_signed_in",
-    "redis_unavailable",
-    "cross_site_request",
-    "payload_too_large",
-    "network_error",
+const KNOWN_CODES: &[ErrorCode] = &[
+    ErrorCode::InvalidId,
+    ErrorCode::MissingField,
+    ErrorCode::MissingBody,
+    ErrorCode::QuotaExceeded,
+    ErrorCode::NotSignedIn,
+    ErrorCode::RedisUnavailable,
+    ErrorCode::CrossSiteRequest,
+    ErrorCode::PayloadTooLarge,
 ];
+
+/// The script's own code for a request that never reached the server.
+const NETWORK_ERROR: &str = "network_error";
 
 /// The human message for an error code carried back to the page.
 pub fn error_message(code: &str, quota: u64) -> String {
-    match code {
-        "invalid_id" => "That node id was not accepted: a node id is 1 to 256 bytes of text \
+    if code == NETWORK_ERROR {
+        return "The server could not be reached. Check your connection and try again.".to_owned();
+    }
+    match ErrorCode::parse(code) {
+        Some(ErrorCode::InvalidId) => {
+            "That node id was not accepted: a node id is 1 to 256 bytes of text \
                          without control characters."
-            .to_owned(),
-        "missing_field" | "missing_body" => "Enter a node id first.".to_owned(),
-        "quota_exceeded" => format!(
+                .to_owned()
+        }
+        Some(ErrorCode::MissingField | ErrorCode::MissingBody) => {
+            "Enter a node id first.".to_owned()
+        }
+        Some(ErrorCode::QuotaExceeded) => format!(
             "Your list is full: it holds at most {quota} node ids. Remove some to add more."
         ),
-        "not_signed_in" => "Your session has ended. Please sign in again.".to_owned(),
-        "redis_unavailable" => "The service cannot reach its storage right now, so nothing \
+        Some(ErrorCode::NotSignedIn) => "Your session has ended. Please sign in again.".to_owned(),
+        Some(ErrorCode::RedisUnavailable) => {
+            "The service cannot reach its storage right now, so nothing \
                                 was changed. Please try again in a moment."
-            .to_owned(),
-        "cross_site_request" => "The request was refused because it did not come from this \
-                                 page. Reload the page and try again."
-            .to_owned(),
-        "payload_too_large" => "That was too long to send.".to_owned(),
-        "network_error" => {
-            "The server could not be reached. Check your connection and try again.".to_owned()
+                .to_owned()
         }
+        Some(ErrorCode::CrossSiteRequest) => {
+            "The request was refused because it did not come from this \
+                                 page. Reload the page and try again."
+                .to_owned()
+        }
+        Some(ErrorCode::PayloadTooLarge) => "That was too long to send.".to_owned(),
+        _ => generic_message(code),
+    }
+}
+
+fn generic_message(code: &str) -> String {
+    match code {
         other
             if (1..=40).contains(&other.len())
                 && other.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
@@ -255,7 +280,9 @@ pub fn error_message(code: &str, quota: u64) -> String {
 fn messages_json(quota: u64) -> String {
     let map: serde_json::Map<String, serde_json::Value> = KNOWN_CODES
         .iter()
-        .map(|code| ((*code).to_owned(), error_message(code, quota).into()))
+        .map(|code| code.as_str())
+        .chain([NETWORK_ERROR])
+        .map(|code| (code.to_owned(), error_message(code, quota).into()))
         .collect();
     serde_json::Value::Object(map)
         .to_string()
@@ -319,7 +346,7 @@ mod tests {
         let json = messages_json(10);
         assert!(!json.contains('<'));
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(parsed.as_object().unwrap().len(), KNOWN_CODES.len());
+        assert_eq!(parsed.as_object().unwrap().len(), KNOWN_CODES.len() + 1);
     }
 
     #[test]

@@ -2,14 +2,20 @@
 //! signature and unwraps the body; what an event means and does is
 //! [`crate::sponsorship`]'s business.
 
+use std::convert::Infallible;
+
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{json_response, AppError, ErrorBody};
+use crate::clock::now_ms;
+use crate::error::{json_response, AppError, AppResult, ErrorBody, ErrorCode};
+use crate::routes::negotiate::{media_type, FORM};
 use crate::sponsorship::{self, Outcome, Parsed, SignatureCheck};
 use crate::state::AppState;
 
@@ -45,7 +51,68 @@ fn ignored(reason: &'static str) -> Response {
     )
 }
 
-fn unauthorized(code: &'static str, message: &str) -> Response {
+/// The headers a delivery carries, read but not judged: the handler checks
+/// them in the order the answers promise (signature before anything else).
+pub struct WebhookHeaders {
+    signature: Option<Vec<u8>>,
+    event: Option<String>,
+    /// `Err(())`: present but not a delivery id.
+    delivery: Result<Option<String>, ()>,
+    media_type: String,
+}
+
+impl WebhookHeaders {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let delivery = match headers.get(DELIVERY_HEADER) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .filter(|d| is_delivery_id(d))
+                .map(|d| Some(d.to_owned()))
+                .ok_or(()),
+        };
+        Self {
+            signature: headers.get(SIGNATURE_HEADER).map(|v| v.as_bytes().to_vec()),
+            event: headers
+                .get(EVENT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            delivery,
+            media_type: media_type(headers),
+        }
+    }
+
+    fn event(&self) -> AppResult<&str> {
+        self.event
+            .as_deref()
+            .ok_or_else(|| AppError::new(ErrorCode::MissingEvent, "X-GitHub-Event is required"))
+    }
+
+    fn delivery(&self) -> AppResult<Option<&str>> {
+        self.delivery.as_ref().map(Option::as_deref).map_err(|()| {
+            AppError::new(
+                ErrorCode::InvalidDelivery,
+                "X-GitHub-Delivery is not a delivery id",
+            )
+        })
+    }
+}
+
+/// 1 to 128 visible ASCII characters (GitHub sends a UUID).
+fn is_delivery_id(d: &str) -> bool {
+    !d.is_empty() && d.len() <= 128 && d.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WebhookHeaders {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Self::from_headers(&parts.headers))
+    }
+}
+
+fn unauthorized(code: ErrorCode, message: &str) -> Response {
     json_response(
         StatusCode::UNAUTHORIZED,
         &ErrorBody {
@@ -72,62 +139,48 @@ fn unauthorized(code: &'static str, message: &str) -> Response {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, description = "GITHUB_WEBHOOK_SECRET is not set", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn receive(
+#[tracing::instrument(skip_all, fields(webhook.delivery))]
+pub async fn receive_github_webhook(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    headers: WebhookHeaders,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> AppResult<Response> {
     let Some(secret) = state
         .config
         .github
         .as_ref()
         .and_then(|g| g.webhook_secret.as_ref())
     else {
-        return Err(AppError::NotFound);
+        return Err(AppError::not_found());
     };
     if body.is_empty() {
-        return Err(AppError::bad_request(
-            "missing_body",
+        return Err(AppError::new(
+            ErrorCode::MissingBody,
             "the request has no body",
         ));
     }
-    let signature = headers.get(SIGNATURE_HEADER).map(|v| v.as_bytes());
-    match sponsorship::verify_signature(secret.expose().as_bytes(), &body, signature) {
+    let signature = headers.signature.as_deref();
+    match sponsorship::verify_signature(secret.expose_secret().as_bytes(), &body, signature) {
         SignatureCheck::Valid => {}
         SignatureCheck::Missing => {
             return Ok(unauthorized(
-                "missing_signature",
+                ErrorCode::MissingSignature,
                 "X-Hub-Signature-256 is required",
             ));
         }
         SignatureCheck::Invalid => {
             return Ok(unauthorized(
-                "bad_signature",
+                ErrorCode::BadSignature,
                 "X-Hub-Signature-256 does not match the body",
             ));
         }
     }
-    let event = headers
-        .get(EVENT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AppError::bad_request("missing_event", "X-GitHub-Event is required"))?;
-    let delivery = match headers.get(DELIVERY_HEADER) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .filter(|d| {
-                    !d.is_empty() && d.len() <= 128 && d.bytes().all(|b| b.is_ascii_graphic())
-                })
-                .ok_or_else(|| {
-                    AppError::bad_request(
-                        "invalid_delivery",
-                        "X-GitHub-Delivery is not a delivery id",
-                    )
-                })?,
-        ),
-    };
-    let payload = payload(&headers, &body)?;
+    let event = headers.event()?;
+    let delivery = headers.delivery()?;
+    if let Some(id) = delivery {
+        tracing::Span::current().record("webhook.delivery", id);
+    }
+    let payload = payload(&headers.media_type, &body)?;
     match event {
         "ping" => {
             return Ok(reply(
@@ -143,20 +196,22 @@ pub async fn receive(
         _ => return Ok(ignored("event not handled")),
     }
     let event = match sponsorship::parse_event(&payload, &state.config.sponsorable) {
-        Err(e) => return Err(AppError::bad_request("invalid_payload", e.to_string())),
+        Err(e) => return Err(AppError::new(ErrorCode::InvalidPayload, e.to_string())),
         Ok(Parsed::Ignored(reason)) => return Ok(ignored(reason)),
         Ok(Parsed::Event(event)) => event,
     };
-    let outcome =
-        sponsorship::handle_event(&state, &event, delivery, sponsorship::now_ms()).await?;
+    let outcome = sponsorship::handle_event(&state, &event, delivery, now_ms()).await?;
     tracing::info!(
-        action = event.action.as_str(),
-        user_id = event.sponsor_id,
-        delivery = delivery.unwrap_or(""),
+        webhook.action = event.action.as_str(),
+        user.id = event.sponsor_id,
         outcome = ?outcome,
         "sponsorship webhook"
     );
-    Ok(match outcome {
+    Ok(reply_for(outcome))
+}
+
+fn reply_for(outcome: Outcome) -> Response {
+    match outcome {
         Outcome::Applied => StatusCode::NO_CONTENT.into_response(),
         Outcome::Scheduled { due_ms } => reply(
             StatusCode::ACCEPTED,
@@ -175,19 +230,21 @@ pub async fn receive(
                 due_unix: None,
             },
         ),
-    })
+    }
 }
 
 /// The JSON payload: the body itself, or a form's `payload` field.
-fn payload(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, AppError> {
-    let content_type = super::media_type(headers);
-    match content_type.as_str() {
+pub fn payload(media_type: &str, body: &[u8]) -> AppResult<Vec<u8>> {
+    match media_type {
         // GitHub always says; a missing type is read as JSON.
         "" | "application/json" => Ok(body.to_vec()),
-        "application/x-www-form-urlencoded" => url::form_urlencoded::parse(body)
+        FORM => url::form_urlencoded::parse(body)
             .find(|(k, _)| k == "payload")
             .map(|(_, v)| v.into_owned().into_bytes())
-            .ok_or_else(|| AppError::bad_request("missing_field", "the form has no payload field")),
-        _ => Err(AppError::UnsupportedMediaType),
+            .ok_or_else(|| AppError::new(ErrorCode::MissingField, "the form has no payload field")),
+        _ => Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the payload as application/json or application/x-www-form-urlencoded",
+        )),
     }
 }

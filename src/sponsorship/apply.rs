@@ -1,7 +1,18 @@
 //! Applying changes: now, at a future effective time, or after the grace.
 
-#[allow(unused_imports)]
-use super::*;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+use super::event::{decide, Change, Decision, Outcome, SponsorshipEvent};
+use super::keys::{delivery_key, DELIVERY_TTL_SECS, DUE_BATCH, PENDING_DUE};
+use super::schedule::{
+    clear_pending, load_pending, lock_or_busy, mark_changed, schedule, PendingChange, UserLock,
+};
+use super::SponsorshipResult;
+use crate::state::App;
+use crate::store::{Profile, Sponsorship};
 
 /// Brings the user to `change` (held lock assumed): promotions now, or at a
 /// future effective time; demotions after the grace, immediately when it is 0.
@@ -11,7 +22,7 @@ pub(super) async fn settle(
     user_id: u64,
     change: Change,
     now_ms: i64,
-) -> Result<Outcome, AppError> {
+) -> SponsorshipResult<Outcome> {
     let effective = change.effective_at_ms;
     if change.sponsor {
         if effective > now_ms {
@@ -25,7 +36,7 @@ pub(super) async fn settle(
         // A promotion cancels whatever was scheduled (a demotion in its grace).
         clear_pending(conn, user_id).await?;
         if !was {
-            tracing::info!(user_id, reason = %change.reason, "sponsor status: promoted");
+            tracing::info!(user.id = user_id, reason = %change.reason, "sponsor status: promoted");
         }
         return Ok(Outcome::Applied);
     }
@@ -50,29 +61,30 @@ pub(super) async fn settle(
         }
     }
     schedule(conn, user_id, &change, due).await?;
-    tracing::info!(user_id, reason = %change.reason, due_ms = due, "sponsor status: demotion scheduled");
+    tracing::info!(user.id = user_id, reason = %change.reason, due_ms = due, "sponsor status: demotion scheduled");
     Ok(Outcome::Scheduled { due_ms: due })
 }
 
-pub(super) async fn demote(app: &App, user_id: u64, reason: &str) -> Result<(), AppError> {
+pub(super) async fn demote(app: &App, user_id: u64, reason: &str) -> SponsorshipResult<()> {
     let (was, _) = app
         .store
         .set_sponsor_with_tier(user_id, false, None)
         .await?;
     if was {
-        tracing::info!(user_id, reason, "sponsor status: demoted");
+        tracing::info!(user.id = user_id, reason, "sponsor status: demoted");
     }
     Ok(())
 }
 
 /// Applies a webhook event: decides, then (under the user's lock) skips an
 /// already applied delivery, settles, and records the delivery id.
+#[tracing::instrument(skip_all, fields(user.id = event.sponsor_id, webhook.action = event.action.as_str()))]
 pub async fn handle_event(
     app: &App,
     event: &SponsorshipEvent,
     delivery: Option<&str>,
     now_ms: i64,
-) -> Result<Outcome, AppError> {
+) -> SponsorshipResult<Outcome> {
     let (sponsor, tier_monthly_usd, effective_at_ms) =
         match decide(event, app.config.sponsor_min_monthly_usd) {
             Decision::Ignore(reason) => return Ok(Outcome::Ignored(reason)),
@@ -116,13 +128,33 @@ pub async fn handle_event(
     result
 }
 
+/// Records what a sign-in learned: the profile and GitHub's sponsorship
+/// answer (`None`: GitHub failed, the known status is kept). Under a grace
+/// period (`SPONSOR_GRACE_SECS`), a sponsor whom GitHub no longer lists keeps
+/// sponsor treatment and the demotion is scheduled, like a webhook's. Returns
+/// whether the user is a sponsor now.
+#[tracing::instrument(skip_all, fields(user.id = profile.id))]
+pub async fn record_sign_in(
+    app: &App,
+    profile: &Profile,
+    sponsorship: Option<Sponsorship>,
+    now_ms: i64,
+) -> SponsorshipResult<bool> {
+    let now_secs = u64::try_from(now_ms.div_euclid(1000)).unwrap_or(0);
+    let grace = !app.config.sponsor_grace.is_zero();
+    match sponsorship {
+        Some(s) if grace && !s.sponsor => {
+            app.store.record_login(profile, None, now_secs).await?;
+            demote_after_sign_in(app, profile.id, now_ms).await?;
+            Ok(app.store.is_sponsor(profile.id).await?)
+        }
+        other => Ok(app.store.record_login(profile, other, now_secs).await?),
+    }
+}
+
 /// A sign-in's "not a sponsor (any more)" answer under a grace period: the
 /// demotion is scheduled like a webhook's, instead of taking effect at once.
-pub async fn demote_after_sign_in(
-    app: &App,
-    user_id: u64,
-    now_ms: i64,
-) -> Result<Outcome, AppError> {
+async fn demote_after_sign_in(app: &App, user_id: u64, now_ms: i64) -> SponsorshipResult<Outcome> {
     let change = Change {
         sponsor: false,
         tier_monthly_usd: None,
@@ -138,7 +170,8 @@ pub async fn demote_after_sign_in(
 
 /// Applies every scheduled change due at `now_ms` (at most a batch per call;
 /// entries whose user is busy wait for the next call). Returns how many it applied.
-pub async fn apply_due(app: &App, now_ms: i64) -> Result<usize, AppError> {
+#[tracing::instrument(skip_all)]
+pub async fn apply_due(app: &App, now_ms: i64) -> SponsorshipResult<usize> {
     let mut conn = app.store.connection();
     let due: Vec<u64> = conn
         .zrangebyscore_limit(PENDING_DUE, "-inf", now_ms, 0, DUE_BATCH)
@@ -162,7 +195,7 @@ pub(super) async fn apply_one(
     conn: &mut ConnectionManager,
     user_id: u64,
     now_ms: i64,
-) -> Result<bool, AppError> {
+) -> SponsorshipResult<bool> {
     // Re-read under the lock: it may have been cancelled or replaced meanwhile.
     let Some(PendingChange { change, due_ms }) = load_pending(conn, user_id).await? else {
         return Ok(false);
@@ -174,11 +207,11 @@ pub(super) async fn apply_one(
         app.store
             .set_sponsor_with_tier(user_id, true, change.tier_monthly_usd)
             .await?;
-        tracing::info!(user_id, reason = %change.reason, "sponsor status: pending change applied");
+        tracing::info!(user.id = user_id, reason = %change.reason, "sponsor status: pending change applied");
     } else if signed_in_since(app, conn, user_id, change.effective_at_ms).await? {
         // The sign-in checked GitHub after the sponsorship ended: its answer
         // (promoted again, or already demoted) is newer than this demotion.
-        tracing::info!(user_id, reason = %change.reason, "scheduled demotion dropped: newer sign-in check");
+        tracing::info!(user.id = user_id, reason = %change.reason, "scheduled demotion dropped: newer sign-in check");
     } else {
         demote(app, user_id, &change.reason).await?;
     }
@@ -193,7 +226,7 @@ pub(super) async fn signed_in_since(
     conn: &mut ConnectionManager,
     user_id: u64,
     at_ms: i64,
-) -> Result<bool, AppError> {
+) -> SponsorshipResult<bool> {
     let details = sponsorgate_sync::Keys::new(&app.config.sponsorable).user_details(user_id);
     let checked: Option<String> = conn.hget(details, "checked_at").await?;
     Ok(checked

@@ -1,29 +1,50 @@
 //! The background tasks: due changes and periodic re-verification.
 
-#[allow(unused_imports)]
-use super::*;
+use std::time::Duration;
 
-/// Spawns the due-change step (every [`DUE_TICK`]) and, with
-/// `SPONSORS_TOKEN`, the re-verification (every `SPONSORS_REFRESH_SECS`,
-/// once per period across processes). Both stop when `shutdown` turns true
-/// (or its sender is gone).
-pub fn spawn_background(state: AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(due_loop(state.clone(), shutdown.clone()))];
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use redis::AsyncCommands;
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+
+use super::apply::apply_due;
+use super::keys::{DUE_TICK, REVERIFY_LEASE, REVERIFY_RETRY};
+use super::reverify::reverify_once;
+use crate::clock::now_ms;
+use crate::github::AccessToken;
+use crate::state::AppState;
+
+/// The due-change step (every [`DUE_TICK`]) and, with `SPONSORS_TOKEN`, the
+/// re-verification (every `SPONSORS_REFRESH_SECS`, once per period across
+/// processes), named, for the caller to spawn and watch. Both return when
+/// `shutdown` turns true (or its sender is gone), never before.
+pub fn background_tasks(
+    state: AppState,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<(&'static str, BoxFuture<'static, ()>)> {
+    let mut tasks = vec![(
+        "sponsorship-due",
+        due_loop(state.clone(), shutdown.clone()).boxed(),
+    )];
     let settings = state.config.github.as_ref();
     if let Some((token, refresh)) =
         settings.and_then(|g| Some((g.sponsors_token.clone()?, g.sponsors_refresh)))
     {
-        let token = AccessToken::new(token.expose());
-        tasks.push(tokio::spawn(reverify_loop(state, token, refresh, shutdown)));
+        let token = AccessToken::new(token.expose_secret());
+        tasks.push((
+            "sponsorship-reverify",
+            reverify_loop(state, token, refresh, shutdown).boxed(),
+        ));
     }
     tasks
 }
 
-pub(super) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-pub(super) async fn due_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
+async fn due_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(DUE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -36,7 +57,7 @@ pub(super) async fn due_loop(state: AppState, mut shutdown: watch::Receiver<bool
             Ok(_) => failing = false,
             Err(e) => {
                 if !failing {
-                    tracing::warn!(error = %e, "applying due sponsorship changes failed; retrying");
+                    tracing::warn!(error.message = %e, "applying due sponsorship changes failed; retrying");
                 }
                 failing = true;
             }
@@ -44,7 +65,7 @@ pub(super) async fn due_loop(state: AppState, mut shutdown: watch::Receiver<bool
     }
 }
 
-pub(super) async fn reverify_loop(
+async fn reverify_loop(
     state: AppState,
     token: AccessToken,
     refresh: Duration,
@@ -89,7 +110,7 @@ pub(super) async fn reverify_loop(
                 "sponsors re-verified"
             ),
             Err(e) => {
-                tracing::warn!(error = %e, "sponsor re-verification failed; nothing changed, retrying later");
+                tracing::warn!(error.message = %e, "sponsor re-verification failed; nothing changed, retrying later");
                 let _: redis::RedisResult<()> = conn.pexpire(REVERIFY_LEASE, retry_ms as i64).await;
             }
         }

@@ -1,7 +1,8 @@
 //! Reading a `sponsorship` delivery and deciding what it means under the minimum.
 
-#[allow(unused_imports)]
-use super::*;
+use serde::{Deserialize, Serialize};
+
+use crate::github::sponsorship_counts;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -244,4 +245,119 @@ pub enum Outcome {
     Ignored(&'static str),
     /// This delivery was applied before; nothing done.
     Duplicate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(
+        action: &str,
+        sponsorable: serde_json::Value,
+        sponsor: serde_json::Value,
+        tier: serde_json::Value,
+    ) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "action": action,
+            "sponsorship": {"sponsorable": sponsorable, "sponsor": sponsor, "tier": tier},
+            "effective_date": "2019-12-30T00:00:00+00:00",
+        }))
+        .unwrap()
+    }
+
+    fn user(login: &str, id: u64) -> serde_json::Value {
+        serde_json::json!({"login": login, "id": id, "type": "User"})
+    }
+
+    fn tier(cents: u64, one_time: bool) -> serde_json::Value {
+        serde_json::json!({"monthly_price_in_cents": cents, "is_one_time": one_time})
+    }
+
+    fn event(action: &str, cents: u64, one_time: bool) -> SponsorshipEvent {
+        let body = payload(
+            action,
+            user("ACME-org", 9001),
+            user("alice", 1001),
+            tier(cents, one_time),
+        );
+        match parse_event(&body, "acme-org").unwrap() {
+            Parsed::Event(e) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parsing_filters_what_is_not_ours() {
+        let ours = user("acme-org", 9001);
+        let alice = user("alice", 1001);
+        let t = tier(1000, false);
+        let cases = [
+            payload("created", user("octocat", 5), alice.clone(), t.clone()),
+            payload("created", serde_json::Value::Null, alice.clone(), t.clone()),
+            payload("created", ours.clone(), serde_json::Value::Null, t.clone()),
+            payload(
+                "created",
+                ours.clone(),
+                serde_json::json!({"login": "org", "id": 3, "type": "Organization"}),
+                t.clone(),
+            ),
+            payload("renamed", ours.clone(), alice.clone(), t.clone()),
+        ];
+        for body in cases {
+            assert!(matches!(
+                parse_event(&body, "acme-org").unwrap(),
+                Parsed::Ignored(_)
+            ));
+        }
+        assert!(parse_event(b"[1]", "acme-org").is_err());
+        assert!(parse_event(
+            b"{\"action\":\"created\",\"sponsorship\":{\"sponsor\":{\"id\":\"x\"}}}",
+            "acme-org"
+        )
+        .is_err());
+        let e = event("pending_cancellation", 1000, false);
+        assert_eq!(e.effective_at_ms, Some(1_577_664_000_000));
+        assert_eq!(e.sponsor_id, 1001);
+        assert_eq!(parse_date("2019-12-30"), Some(1_577_664_000_000));
+    }
+
+    #[test]
+    fn decisions_apply_the_minimum() {
+        let set = |sponsor, tier: Option<u64>| Decision::Set {
+            sponsor,
+            tier_monthly_usd: tier,
+            effective_at_ms: None,
+        };
+        assert_eq!(
+            decide(&event("created", 1000, false), 5),
+            set(true, Some(10))
+        );
+        assert_eq!(decide(&event("created", 100, false), 5), set(false, None));
+        assert_eq!(decide(&event("created", 5000, true), 5), set(false, None));
+        assert_eq!(decide(&event("created", 5000, true), 0), set(true, None));
+        assert_eq!(
+            decide(&event("tier_changed", 499, false), 5),
+            set(false, None)
+        );
+        assert_eq!(
+            decide(&event("tier_changed", 500, false), 5),
+            set(true, Some(5))
+        );
+        assert_eq!(
+            decide(&event("cancelled", 1000, false), 0),
+            set(false, None)
+        );
+        assert!(matches!(
+            decide(&event("edited", 1000, false), 0),
+            Decision::Ignore(_)
+        ));
+        assert!(matches!(
+            decide(&event("pending_tier_change", 100, false), 5),
+            Decision::Set {
+                sponsor: false,
+                effective_at_ms: Some(_),
+                ..
+            }
+        ));
+    }
 }

@@ -1,7 +1,18 @@
 //! Periodic re-verification of the sponsors set with a maintainer token.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::{BTreeSet, HashMap};
+
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+use super::apply::{settle, signed_in_since};
+use super::event::{Change, Outcome};
+use super::keys::{CHANGED_AT, PENDING_CHANGES, WEBHOOK_PRECEDENCE};
+use super::schedule::{clear_pending, load_pending, lock_or_busy};
+use super::{SponsorshipError, SponsorshipResult};
+use crate::clock::now_ms;
+use crate::github::{AccessToken, GithubError};
+use crate::state::App;
 
 /// What one re-verification did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,7 +34,7 @@ pub enum ReverifyError {
     #[error("GitHub: {0}")]
     Github(#[from] GithubError),
     #[error("local Redis: {0}")]
-    Store(#[from] AppError),
+    Store(#[from] SponsorshipError),
     /// GitHub listed nobody while sponsors are known here: far more likely a
     /// token that cannot see the sponsorships (not a maintainer's, or missing
     /// `read:org`) than everyone leaving at once. Nothing is changed.
@@ -39,6 +50,7 @@ pub enum ReverifyError {
 /// ([`ReverifyError::EmptyList`]). Users a webhook changed within
 /// [`WEBHOOK_PRECEDENCE`] of the read, or who signed in after it, are left
 /// alone.
+#[tracing::instrument(skip_all)]
 pub async fn reverify_once(
     app: &App,
     token: &AccessToken,
@@ -59,7 +71,13 @@ pub async fn reverify_once(
         .collect();
 
     let mut conn = app.store.connection();
-    let local: BTreeSet<u64> = app.store.sponsor_ids().await?.into_iter().collect();
+    let local: BTreeSet<u64> = app
+        .store
+        .sponsor_ids()
+        .await
+        .map_err(SponsorshipError::from)?
+        .into_iter()
+        .collect();
     if listed.is_empty() && !local.is_empty() {
         return Err(ReverifyError::EmptyList(
             app.config.sponsorable.clone(),
@@ -69,18 +87,14 @@ pub async fn reverify_once(
     let pending: HashMap<String, String> = conn
         .hgetall(PENDING_CHANGES)
         .await
-        .map_err(AppError::from)?;
+        .map_err(SponsorshipError::from)?;
     let precedence_ms = i64::try_from(WEBHOOK_PRECEDENCE.as_millis()).unwrap_or(i64::MAX);
-    let cutoff = started_ms - precedence_ms;
+    let cutoff_ms = started_ms - precedence_ms;
     // Forget old change marks (they only matter for one run).
-    conn.zrembyscore::<_, _, _, ()>(CHANGED_AT, "-inf", format!("({cutoff}"))
+    conn.zrembyscore::<_, _, _, ()>(CHANGED_AT, "-inf", format!("({cutoff_ms}"))
         .await
-        .map_err(AppError::from)?;
+        .map_err(SponsorshipError::from)?;
 
-    let mut report = ReverifyReport {
-        listed: listed.len(),
-        ..ReverifyReport::default()
-    };
     // Listed and sponsor here, but a demotion from before the list was read
     // is waiting: they came back (a future cancellation stays scheduled).
     let returning: Vec<u64> = pending
@@ -100,69 +114,69 @@ pub async fn reverify_once(
         .map(|(id, _)| id)
         .collect();
 
-    for user_id in listed.difference(&local).copied() {
-        reconcile_user(
-            app,
-            &mut conn,
-            user_id,
-            cutoff,
-            started_ms,
-            Reconcile::Promote,
-            &mut report,
-        )
-        .await?;
+    let mut reconciler = Reconciler {
+        app,
+        conn,
+        cutoff_ms,
+        listed_at_ms: started_ms,
+        report: ReverifyReport {
+            listed: listed.len(),
+            ..ReverifyReport::default()
+        },
+    };
+    for user_id in listed.difference(&local) {
+        reconciler.reconcile(*user_id, Reconcile::Promote).await?;
     }
-    for user_id in local.difference(&listed).copied() {
-        reconcile_user(
-            app,
-            &mut conn,
-            user_id,
-            cutoff,
-            started_ms,
-            Reconcile::Demote,
-            &mut report,
-        )
-        .await?;
+    for user_id in local.difference(&listed) {
+        reconciler.reconcile(*user_id, Reconcile::Demote).await?;
     }
     for user_id in returning {
-        reconcile_user(
-            app,
-            &mut conn,
-            user_id,
-            cutoff,
-            started_ms,
-            Reconcile::Keep,
-            &mut report,
-        )
-        .await?;
+        reconciler.reconcile(user_id, Reconcile::Keep).await?;
     }
-    Ok(report)
+    Ok(reconciler.report)
 }
 
+/// What GitHub's list says about a user.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Reconcile {
+enum Reconcile {
     Promote,
     Demote,
     Keep,
 }
 
-pub(super) async fn reconcile_user(
-    app: &App,
-    conn: &mut ConnectionManager,
-    user_id: u64,
+/// One re-verification run's view: the list's read time, the cutoff for
+/// recent webhook changes, and the report it fills in.
+struct Reconciler<'a> {
+    app: &'a App,
+    conn: ConnectionManager,
     cutoff_ms: i64,
     listed_at_ms: i64,
-    what: Reconcile,
-    report: &mut ReverifyReport,
-) -> Result<(), AppError> {
-    let lock = lock_or_busy(conn, user_id).await?;
-    let result = async {
+    report: ReverifyReport,
+}
+
+impl Reconciler<'_> {
+    /// Brings one user in line with GitHub's list, under the user's lock.
+    async fn reconcile(&mut self, user_id: u64, what: Reconcile) -> SponsorshipResult<()> {
+        let mut conn = self.conn.clone();
+        let lock = lock_or_busy(&mut conn, user_id).await?;
+        let result = self.reconcile_locked(&mut conn, user_id, what).await;
+        lock.release(&mut conn).await;
+        result
+    }
+
+    async fn reconcile_locked(
+        &mut self,
+        conn: &mut ConnectionManager,
+        user_id: u64,
+        what: Reconcile,
+    ) -> SponsorshipResult<()> {
+        let app = self.app;
         let changed: Option<f64> = conn.zscore(CHANGED_AT, user_id).await?;
         // A webhook changed them recently, or a sign-in checked GitHub after
         // the list was read: both know better than this run.
-        let recent_webhook = changed.is_some_and(|at| at as i64 >= cutoff_ms);
-        if recent_webhook || signed_in_since(app, conn, user_id, listed_at_ms).await? {
-            report.skipped.push(user_id);
+        let recent_webhook = changed.is_some_and(|at| at as i64 >= self.cutoff_ms);
+        if recent_webhook || signed_in_since(app, conn, user_id, self.listed_at_ms).await? {
+            self.report.skipped.push(user_id);
             return Ok(());
         }
         match what {
@@ -171,34 +185,35 @@ pub(super) async fn reconcile_user(
                 let (was, is) = app.store.set_sponsor(user_id, true).await?;
                 clear_pending(conn, user_id).await?;
                 if is && !was {
-                    tracing::info!(user_id, reason = "reverify", "sponsor status: promoted");
-                    report.promoted.push(user_id);
+                    tracing::info!(
+                        user.id = user_id,
+                        reason = "reverify",
+                        "sponsor status: promoted"
+                    );
+                    self.report.promoted.push(user_id);
                 }
             }
             Reconcile::Demote => {
                 let change = Change {
                     sponsor: false,
                     tier_monthly_usd: None,
-                    effective_at_ms: listed_at_ms,
+                    effective_at_ms: self.listed_at_ms,
                     reason: "reverify".to_owned(),
                 };
                 match settle(app, conn, user_id, change, now_ms()).await? {
-                    Outcome::Scheduled { .. } => report.scheduled.push(user_id),
-                    _ => report.demoted.push(user_id),
+                    Outcome::Scheduled { .. } => self.report.scheduled.push(user_id),
+                    _ => self.report.demoted.push(user_id),
                 }
             }
             Reconcile::Keep => {
                 if let Some(p) = load_pending(conn, user_id).await? {
-                    if !p.change.sponsor && p.change.effective_at_ms <= listed_at_ms {
+                    if !p.change.sponsor && p.change.effective_at_ms <= self.listed_at_ms {
                         clear_pending(conn, user_id).await?;
-                        report.kept.push(user_id);
+                        self.report.kept.push(user_id);
                     }
                 }
             }
         }
         Ok(())
     }
-    .await;
-    lock.release(conn).await;
-    result
 }

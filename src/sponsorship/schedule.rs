@@ -1,7 +1,14 @@
 //! The schedule of pending changes and the per-user lock.
 
-#[allow(unused_imports)]
-use super::*;
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+use super::event::Change;
+use super::keys::{lock_key, CHANGED_AT, LOCK_TTL_MS, LOCK_WAIT, PENDING_CHANGES, PENDING_DUE};
+use super::{SponsorshipError, SponsorshipResult};
+use crate::state::App;
 
 /// A user's scheduled change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,14 +18,14 @@ pub struct PendingChange {
 }
 
 /// The user's pending change, if any.
-pub async fn pending_change(app: &App, user_id: u64) -> Result<Option<PendingChange>, AppError> {
+pub async fn pending_change(app: &App, user_id: u64) -> SponsorshipResult<Option<PendingChange>> {
     load_pending(&mut app.store.connection(), user_id).await
 }
 
 pub(super) async fn load_pending(
     conn: &mut ConnectionManager,
     user_id: u64,
-) -> Result<Option<PendingChange>, AppError> {
+) -> SponsorshipResult<Option<PendingChange>> {
     let (due, json): (Option<f64>, Option<String>) = redis::pipe()
         .zscore(PENDING_DUE, user_id)
         .hget(PENDING_CHANGES, user_id)
@@ -47,8 +54,8 @@ pub(super) async fn schedule(
     user_id: u64,
     change: &Change,
     due_ms: i64,
-) -> Result<(), AppError> {
-    let json = serde_json::to_string(change).map_err(|e| AppError::Internal(e.to_string()))?;
+) -> SponsorshipResult<()> {
+    let json = serde_json::to_string(change)?;
     redis::pipe()
         .atomic()
         .zadd(PENDING_DUE, user_id, due_ms)
@@ -61,7 +68,7 @@ pub(super) async fn schedule(
 pub(super) async fn clear_pending(
     conn: &mut ConnectionManager,
     user_id: u64,
-) -> Result<(), AppError> {
+) -> SponsorshipResult<()> {
     redis::pipe()
         .atomic()
         .zrem(PENDING_DUE, user_id)
@@ -75,7 +82,7 @@ pub(super) async fn mark_changed(
     conn: &mut ConnectionManager,
     user_id: u64,
     at_ms: i64,
-) -> Result<(), AppError> {
+) -> SponsorshipResult<()> {
     conn.zadd::<_, _, _, ()>(CHANGED_AT, user_id, at_ms).await?;
     Ok(())
 }
@@ -97,7 +104,7 @@ impl UserLock {
         conn: &mut ConnectionManager,
         user_id: u64,
         wait: Duration,
-    ) -> Result<Option<Self>, AppError> {
+    ) -> SponsorshipResult<Option<Self>> {
         let key = lock_key(user_id);
         let token = hex::encode(rand::random::<[u8; 16]>());
         let deadline = Instant::now() + wait;
@@ -136,10 +143,8 @@ impl UserLock {
 pub(super) async fn lock_or_busy(
     conn: &mut ConnectionManager,
     user_id: u64,
-) -> Result<UserLock, AppError> {
+) -> SponsorshipResult<UserLock> {
     UserLock::acquire(conn, user_id, LOCK_WAIT)
         .await?
-        .ok_or_else(|| {
-            AppError::Internal(format!("sponsorship lock of user {user_id} stayed busy"))
-        })
+        .ok_or(SponsorshipError::Busy(user_id))
 }

@@ -130,7 +130,7 @@ impl Inner {
         match tokio::time::timeout(limit, fetch_task(self, key.clone())).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
-                tracing::warn!(key = ?key, error = %e, "fetch-back failed; serving from the local Redis");
+                tracing::warn!(sync.key = ?key, error.message = %e, "fetch-back failed; serving from the local Redis");
                 false
             }
             Err(_) => {

@@ -72,7 +72,7 @@ impl Inner {
     fn config_refused(&self, e: &redis::RedisError) -> NotifyFlags {
         if !self.notify.config_warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
-                error = %e,
+                error.message = %e,
                 "CONFIG is refused on the local redis: keyspace notifications cannot be enabled here; \
                  changes and reads through the API are synced at once, other clients' writes at the next reconciliation"
             );

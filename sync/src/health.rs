@@ -107,10 +107,10 @@ impl Inner {
         let was = self.health.remote_up.swap(up, Ordering::Relaxed);
         if up != was {
             if up {
-                tracing::info!(remote = %self.cfg.remote_addr(), "remote redis is reachable");
+                tracing::info!(sync.remote = %self.cfg.remote_addr(), "remote redis is reachable");
                 self.resync.notify_one();
             } else {
-                tracing::warn!(remote = %self.cfg.remote_addr(), "remote redis is unreachable; changes stay pending locally");
+                tracing::warn!(sync.remote = %self.cfg.remote_addr(), "remote redis is unreachable; changes stay pending locally");
             }
         }
         let mut pipe = redis::pipe();
@@ -143,7 +143,7 @@ impl Inner {
         if let Some(now) = identity {
             let known = self.known_identity().await;
             if remote_lost(known.as_ref(), &now) && !self.health.resyncing.load(Ordering::Relaxed) {
-                tracing::warn!(remote = %self.cfg.remote_addr(), "the remote redis may have lost data (restarted or flushed); copying the local keys back");
+                tracing::warn!(sync.remote = %self.cfg.remote_addr(), "the remote redis may have lost data (restarted or flushed); copying the local keys back");
                 let mut set = redis::cmd("SET");
                 set.arg(RESYNCING).arg("1").arg("EX").arg(3600);
                 if self.local.query::<()>(&set).await.is_ok() {

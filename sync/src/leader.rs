@@ -58,7 +58,7 @@ impl Inner {
             match self.lease().await {
                 Ok(2) => {
                     self.notify.leader.store(true, Ordering::Relaxed);
-                    tracing::info!(consumer = %self.cfg.consumer, "this process is now the sync notification leader");
+                    tracing::info!(sync.consumer = %self.cfg.consumer, "this process is now the sync notification leader");
                     self.resync.notify_one();
                 }
                 Ok(1) => self.notify.leader.store(true, Ordering::Relaxed),
@@ -69,7 +69,7 @@ impl Inner {
                 }
                 Err(e) => {
                     self.notify.leader.store(false, Ordering::Relaxed);
-                    tracing::debug!(error = %e, "could not renew the notification lease");
+                    tracing::debug!(error.message = %e, "could not renew the notification lease");
                 }
             }
         }
@@ -137,10 +137,10 @@ impl Inner {
             }
             if resync {
                 if let Err(e) = self.reset_event_counts().await {
-                    tracing::debug!(error = %e, "could not reset event counts");
+                    tracing::debug!(error.message = %e, "could not reset event counts");
                 }
                 if let Err(e) = self.scan_pending_keys().await {
-                    tracing::debug!(error = %e, "could not scan for pending keys");
+                    tracing::debug!(error.message = %e, "could not scan for pending keys");
                 }
             }
             let repairing = self.health.resyncing.load(Ordering::Relaxed);
@@ -151,7 +151,7 @@ impl Inner {
                         match self.mark_remote_whole().await {
                             Ok(()) => tracing::info!(%report, "the remote redis is whole again"),
                             Err(e) => {
-                                tracing::warn!(error = %e, "could not mark the remote whole; retrying");
+                                tracing::warn!(error.message = %e, "could not mark the remote whole; retrying");
                                 retry_at = Some(Instant::now() + Duration::from_secs(1));
                             }
                         }
@@ -164,7 +164,7 @@ impl Inner {
                 }
                 Err(e) => {
                     self.metrics.error(e.kind());
-                    tracing::warn!(error = %e, "reconciliation failed; retrying in 5 s");
+                    tracing::warn!(error.message = %e, "reconciliation failed; retrying in 5 s");
                     retry_at = Some(Instant::now() + Duration::from_secs(5));
                 }
             }

@@ -193,7 +193,7 @@ impl SyncStore {
             while let Some(joined) = tasks.join_next().await {
                 if let Err(e) = joined {
                     if e.is_panic() {
-                        tracing::error!(error = %e, "a sync worker task panicked");
+                        tracing::error!(error.message = %e, "a sync worker task panicked");
                     }
                 }
             }

@@ -161,7 +161,7 @@ impl Inner {
                 Err(error) => {
                     failures += 1;
                     if failures == 1 {
-                        tracing::warn!(%error, "keyspace-notification subscription failed; retrying");
+                        tracing::warn!(error.message = %error, "keyspace-notification subscription failed; retrying");
                     }
                     self.metrics.error("notify");
                 }
@@ -247,7 +247,7 @@ impl Inner {
             // caused it must not be taken for a deletion.
             for key in &batch.lost {
                 if let Err(e) = self.note(key, 0, true, false, false).await {
-                    tracing::debug!(error = %e, key = ?key, "could not mark a lost key");
+                    tracing::debug!(error.message = %e, sync.key = ?key, "could not mark a lost key");
                 }
             }
             for (key, count) in &batch.changes {
@@ -258,7 +258,7 @@ impl Inner {
                     Ok(1) => self.queue.push(key.clone()),
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::debug!(error = %e, key = ?key, "could not note a change; the reconciliation will");
+                        tracing::debug!(error.message = %e, sync.key = ?key, "could not note a change; the reconciliation will");
                         self.resync.notify_one();
                     }
                 }
@@ -278,9 +278,9 @@ impl Inner {
             match tokio::time::timeout(WORKER_REMOTE_TIMEOUT, task).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    tracing::debug!(error = %e, key = ?key, "fetch-back after an event failed")
+                    tracing::debug!(error.message = %e, sync.key = ?key, "fetch-back after an event failed")
                 }
-                Err(_) => tracing::debug!(key = ?key, "fetch-back after an event timed out"),
+                Err(_) => tracing::debug!(sync.key = ?key, "fetch-back after an event timed out"),
             }
         });
     }

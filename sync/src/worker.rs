@@ -139,7 +139,7 @@ impl Inner {
         }
         if report.malformed > 0 {
             self.metrics.error("malformed");
-            tracing::warn!(key = ?key, n = report.malformed, "malformed pending entries dropped");
+            tracing::warn!(sync.key = ?key, n = report.malformed, "malformed pending entries dropped");
         }
         if report.pushed() > 0 {
             self.metrics.applied.inc_by(report.pushed() as u64);
@@ -183,7 +183,7 @@ impl Inner {
                     let attempt = self.queue.attempts(&key) + 1;
                     self.metrics.error(e.kind());
                     if attempt == 1 || attempt.is_multiple_of(60) {
-                        tracing::warn!(error = %e, key = ?key, attempt, "pending changes could not be pushed; retrying");
+                        tracing::warn!(error.message = %e, sync.key = ?key, attempt, "pending changes could not be pushed; retrying");
                     }
                     self.queue.done(&key, Some(attempt));
                 }
@@ -228,7 +228,7 @@ impl Inner {
                 }
                 Err(e) => {
                     failures += 1;
-                    tracing::debug!(error = %e, "scan for pending keys failed");
+                    tracing::debug!(error.message = %e, "scan for pending keys failed");
                     backoff(failures, Duration::from_millis(200))
                 }
             };
