@@ -1,5 +1,9 @@
 //! The one integration-test binary: real HTTP against real `redis-server`
 //! processes the tests start themselves, and the fake GitHub.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly, where it is"
+)]
 
 mod common;
 

@@ -1,6 +1,9 @@
 //! Shared helpers: throwaway Redis servers, a TCP proxy for outages, the fake
 //! GitHub, and a `TestApp` builder that wires them to a real sponsorgate.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "helpers for every test; a run of part of them leaves some unused"
+)]
 
 pub mod app;
 pub mod proxy;

@@ -1,8 +1,15 @@
 //! The sync crate against real redis-server processes (SPEC §6): the
 //! model-based simulation of the engine with faults between any two steps,
 //! and the bounds on the work it sends to either Redis.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly, where it is"
+)]
 
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "shared with the app's tests, which use more of it"
+)]
 #[path = "../../../tests/common/redis.rs"]
 mod redis_server;
 

@@ -1,4 +1,8 @@
 //! Failure switches and call counters.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly, where it is"
+)]
 
 mod common;
 

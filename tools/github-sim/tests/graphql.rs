@@ -1,4 +1,8 @@
 //! `POST /graphql` with the app's own documents and GitHub's error shapes.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly, where it is"
+)]
 
 mod common;
 

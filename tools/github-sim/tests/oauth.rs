@@ -1,4 +1,8 @@
 //! The OAuth web flow over real HTTP.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly, where it is"
+)]
 
 mod common;
 

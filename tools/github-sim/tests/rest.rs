@@ -1,4 +1,8 @@
 //! `GET /user` and `GET /user/emails` over real HTTP.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly, where it is"
+)]
 
 mod common;
 

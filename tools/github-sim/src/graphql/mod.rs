@@ -128,7 +128,7 @@ pub(crate) fn answer(
             return GqlResponse::errors(vec![message(&format!("Parse error: {text}"))]);
         }
     };
-    let mut fragments: Fragments = HashMap::new();
+    let mut fragments: Fragments<'_> = HashMap::new();
     let mut operations = Vec::new();
     for def in &doc.definitions {
         match def {

@@ -97,7 +97,7 @@ fn opaque_id(prefix: &str, raw: String) -> Resolved {
 
 impl Obj {
     /// The concrete GraphQL type name (`__typename`).
-    pub fn type_name(&self, world: &World) -> &'static str {
+    pub fn type_name(&self, world: &World<'_>) -> &'static str {
         match self {
             Obj::Query => "Query",
             Obj::Account(a) => world.accounts[*a].kind.as_str(),
@@ -172,7 +172,7 @@ impl Obj {
     }
 }
 
-fn sponsorship(w: &World, sp: &Sp, name: &str) -> Resolved {
+fn sponsorship(w: &World<'_>, sp: &Sp, name: &str) -> Resolved {
     let t = &sp.s;
     let user_or_null = |a: usize| match w.accounts[a].kind {
         AccountKind::User => Resolved::Obj(Obj::Account(a)),

@@ -1,5 +1,9 @@
 //! Helpers shared by the integration tests (real HTTP against a running sim).
-#![allow(dead_code, unused_imports)]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different part of the helpers"
+)]
 
 use base64::Engine;
 use reqwest::redirect::Policy;
