@@ -82,7 +82,7 @@ pub struct ExclusionList {
     pub ids: Vec<String>,
     pub persistent: bool,
     /// `false`: the set was lost locally and the remote did not answer in
-    /// time; `ids` is what the local Redis holds (SPEC §6.9).
+    /// time; `ids` is what the local Redis holds (guarantee 9 of docs/contract.md).
     pub complete: bool,
 }
 

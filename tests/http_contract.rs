@@ -1,4 +1,4 @@
-//! The HTTP contract of SPEC §3: every bad input gets its status and the JSON
+//! The HTTP contract (docs/contract.md): every bad input gets its status and the JSON
 //! error shape; forged identity and cross-site requests are refused; Redis
 //! failures are 503, not hangs.
 

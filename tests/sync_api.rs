@@ -1,4 +1,4 @@
-//! SPEC §6 through the API: sponsors' keys mirrored to the remote, fetched
+//! the guarantees of docs/contract.md through the API: sponsors' keys mirrored to the remote, fetched
 //! back after a local loss, deletes winning, nothing lost across outages and
 //! crashes of a `sponsorgate sync` process.
 
@@ -223,7 +223,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
     let mut expected = during.clone();
     expected.push("before".into());
     until_remote_has(&app, "user:1001:mnodes", &expected, Duration::from_secs(10)).await;
-    // Within SPEC §6.2's 10 s: a repair pass the cut interrupted (the first
+    // Within guarantee 2's (docs/contract.md) 10 s: a repair pass the cut interrupted (the first
     // one, for a remote not yet seen whole, §6.12) may still be finishing.
     eventually(
         Duration::from_secs(10),

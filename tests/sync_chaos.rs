@@ -1,4 +1,4 @@
-//! The process-level chaos run (issue 9 point 4): the real `sponsorgate`
+//! The process-level chaos run: the real `sponsorgate`
 //! binary as the sync worker, real redis-servers, the TCP proxy. Seeded
 //! random API and raw-client adds, removes and reads, with remote cuts,
 //! SIGKILLs and restarts of the `sponsorgate sync` process, remote restarts

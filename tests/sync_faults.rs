@@ -1,7 +1,7 @@
 //! Issue 9's eight scenarios, one test each, through the API against real
 //! Redis servers: the interleavings just outside the first contract where the
 //! first sync design lost an acknowledged write or brought a removal back
-//! (SPEC §6.8–6.13). Each one failed on that design.
+//! (guarantees 8–13 of docs/contract.md). Each one failed on that design.
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ async fn scenario_1_a_write_to_an_evicted_set_while_the_remote_is_down_wipes_not
         async move { gone.then_some(()) }
     })
     .await;
-    // Accepted at once (SPEC §6.9), though the set cannot be fetched back.
+    // Accepted at once (guarantee 9 of docs/contract.md), though the set cannot be fetched back.
     remove(&app, &alice, "a").await;
     let body = exclude(&app, &alice, "d").await;
     assert_eq!(body["persistent"], true);

@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn user_json_shape() {
-        // Trimmed from GitHub's documented example (shared/github/examples/user-public.json).
+        // Trimmed from GitHub's documented example (docs.github.com, "Get the authenticated user").
         let body = r#"{"login":"octocat","id":1,"node_id":"MDQ6VXNlcjE=","avatar_url":"https://github.com/images/error/octocat_happy.gif","type":"User","site_admin":false,"name":"monalisa octocat","company":null,"email":null,"hireable":false}"#;
         let user: GithubUser = serde_json::from_str(body).unwrap();
         assert_eq!(user.id, 1);

@@ -1,4 +1,4 @@
-//! Sponsorship checks over GraphQL (SPEC §5).
+//! Sponsorship checks over GraphQL (docs/contract.md, sponsorship).
 //!
 //! A user is a sponsor when they currently sponsor the sponsorable (a user or
 //! an organization) with a monthly amount of at least the minimum; one-time

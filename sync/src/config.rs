@@ -100,7 +100,7 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 pub(crate) const WORKER_REMOTE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connect timeout (TCP + handshake) of both Redis servers.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
-/// Health probe period (SPEC: `/readyz` reflects a change within 3 s).
+/// Health probe period (`/readyz` reflects a change within 3 s).
 pub(crate) const HEALTH_EVERY: Duration = Duration::from_millis(1000);
 /// Notification leader lease and its renewal period.
 pub(crate) const LEASE: Duration = Duration::from_millis(5000);

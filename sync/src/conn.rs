@@ -4,7 +4,8 @@
 //! within the backoff window fails at once (so the request path fails fast
 //! while a Redis is down), and any I/O error or timeout drops the connection
 //! so the next call reconnects. Blocking commands and pub/sub use connections
-//! of their own (RUST-NOTES §5).
+//! of their own: one blocking command on the shared
+//! multiplexed connection would stall every request queued behind it.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The replication rules as pure functions: no I/O, unit- and property-tested.
-//! `docs/sync.md` explains why they keep SPEC §6; the Lua in `sync/lua/` only
+//! `docs/sync.md` explains why they keep the guarantees of docs/contract.md; the Lua in `sync/lua/` only
 //! carries out the atomic steps these functions decide.
 //!
 //! The model in one paragraph: every API change of a sponsor key gets a
@@ -34,7 +34,7 @@ pub enum Op {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Origin {
     /// A sponsor's change (answered `"persistent": true`): always mirrored,
-    /// also after a demotion (SPEC §6.10).
+    /// also after a demotion (guarantee 10 of docs/contract.md).
     Sponsor,
     /// A non-sponsor's removal: applied only to a remote copy kept from
     /// when they were a sponsor (their additions are not recorded at all).
@@ -261,7 +261,7 @@ pub fn diff(
 }
 
 /// Splits entries into chunks of at most `max_items` and about `max_bytes`,
-/// so that no command carries more than 1 MiB (SPEC §6.13).
+/// so that no command carries more than 1 MiB (guarantee 13 of docs/contract.md).
 pub fn chunks<T>(
     items: Vec<T>,
     max_items: usize,

@@ -1,7 +1,7 @@
 //! The door: every read and write of a sponsor key by the API goes through
 //! here. A write is one step on the local Redis and never waits for the
 //! remote (a lost key is written all the same: its entries win over the
-//! remote copy at the fetch-back, SPEC §6.9). A read of a lost key waits for
+//! remote copy at the fetch-back, guarantee 9 of docs/contract.md). A read of a lost key waits for
 //! its fetch-back at most `REMOTE_TIMEOUT_MS`, then answers what the local
 //! Redis holds with `complete: false`.
 
@@ -16,7 +16,7 @@ use crate::tiers::{Change, Condition, ReadReply, Tiers, WriteReply};
 use crate::{Inner, SyncStore};
 
 /// Reads of up to this many members are one atomic script; larger sets are
-/// read with SSCAN so that no call blocks the local Redis (SPEC §6.14).
+/// read with SSCAN so that no call blocks the local Redis (guarantee 14 of docs/contract.md).
 const SMALL: usize = 2000;
 
 pub(crate) type FetchTask = Shared<BoxFuture<'static, Result<(), SyncError>>>;
@@ -47,7 +47,7 @@ pub struct Members {
     pub items: Vec<(String, String)>,
     pub sponsor: bool,
     /// `false` when the key was lost locally and could not be fetched back
-    /// in time: `items` is then what the local Redis holds (SPEC §6.9).
+    /// in time: `items` is then what the local Redis holds (guarantee 9 of docs/contract.md).
     pub complete: bool,
 }
 
@@ -397,7 +397,7 @@ impl SyncStore {
     }
 
     /// Records a sponsor status and the user's profile fields (updated, never
-    /// removed: SPEC §6.11). One step per key (each in its own slot): the
+    /// removed: guarantee 11 of docs/contract.md). One step per key (each in its own slot): the
     /// sponsors set, the preferences' status, then the profile. Returns
     /// (was sponsor, is sponsor).
     pub async fn set_sponsor(

@@ -16,7 +16,7 @@ use crate::error::SyncError;
 use crate::keys::SponsorKey;
 use crate::tiers::{Condition, DiffStart, Items, Tiers, SCAN_COUNT};
 
-/// Largest payload of one command (SPEC §6.13 allows 1 MiB).
+/// Largest payload of one command (guarantee 13 of docs/contract.md allows 1 MiB).
 pub const MAX_COMMAND_BYTES: usize = 512 * 1024;
 /// Members staged per step of a fetch-back.
 const STAGE_CHUNK: usize = 250;

@@ -2,7 +2,7 @@
 //! the remote, reads the local `maxmemory-policy` (can an absent key have
 //! been evicted?), and checks the remote's identity (`run_id` and the
 //! sentinel `sync:alive`): a remote that restarted or was flushed may have
-//! lost data, and every complete local key is copied back to it (SPEC §6.12).
+//! lost data, and every complete local key is copied back to it (guarantee 12 of docs/contract.md).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};

@@ -1,4 +1,4 @@
-//! The public key layout of the local Redis (SPEC §4) and the sync worker's own
+//! The public key layout of the local Redis (docs/contract.md, Redis keys) and the sync worker's own
 //! bookkeeping keys. This is the only module that spells key names.
 
 /// Prefix of every key the sync machinery owns (journal, per-key metadata, …).

@@ -1,7 +1,7 @@
 //! sponsorgate's sync crate: the only way the service reads and writes
 //! sponsor keys ([`SyncStore`], the door), and the worker that mirrors them
 //! to the remote Redis, fetches them back on a loss and repairs the remote
-//! after it lost data (SPEC §6). `docs/sync.md` has the design, its
+//! after it lost data (the guarantees of docs/contract.md). `docs/sync.md` has the design, its
 //! invariants, and why each fault is safe.
 //!
 //! - [`core`]: the rules as pure functions (entries, conflict rule, plans, diff).

@@ -36,7 +36,7 @@ pub struct SyncMetrics {
     pub lag_seconds: Histogram,
     /// Pending entries pushed to the remote.
     pub applied: Counter,
-    /// Repairs of the remote after it lost data (SPEC §6.12).
+    /// Repairs of the remote after it lost data (guarantee 12 of docs/contract.md).
     pub resyncs: Counter,
     /// Keys merged back from the remote.
     pub fetchbacks: Counter,

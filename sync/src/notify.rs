@@ -8,7 +8,7 @@
 //!   scripts caused were counted in the key's meta (`e`) and are matched
 //!   off; anything more is another program's change, and a diff marker has
 //!   the worker compare the key with its remote copy (a `DEL` included: a
-//!   removal, SPEC §6.8);
+//!   removal, guarantee 8 of docs/contract.md);
 //! - `evicted` / `expired` is a loss: the key is marked lost and fetched back;
 //! - `keymiss` on a sponsor key fetches it back;
 //! - a change of a pending hash (`sync:p:{key}`) is another process's API

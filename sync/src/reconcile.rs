@@ -1,6 +1,6 @@
 //! Reconciliation: one full compare-and-repair pass over the sponsor keys,
 //! run periodically by the notification leader, after every resubscription,
-//! after a remote loss (SPEC §6.12), and by `sponsorgate sync --reconcile`.
+//! after a remote loss (guarantee 12 of docs/contract.md), and by `sponsorgate sync --reconcile`.
 //!
 //! For the sponsors set and each user in it (`user_details:{id}`,
 //! `user:{id}:mnodes`): pending entries are pushed, then a complete key is

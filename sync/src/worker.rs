@@ -2,7 +2,7 @@
 //! process's writes, by keyspace events of other processes' writes, and by a
 //! scan of `sync:p:*` at start, after every resubscription and periodically)
 //! and several pushers work on different keys at once, so one large or slow
-//! key never holds back the others (SPEC §6.13). A failed push puts its key
+//! key never holds back the others (guarantee 13 of docs/contract.md). A failed push puts its key
 //! back with a backoff; nothing is forgotten locally before the remote has it.
 
 use std::collections::{HashSet, VecDeque};

@@ -1,4 +1,4 @@
-//! Bounded work (SPEC §6.13–14, issue 9 points 6 and 8): a 100,000-member set
+//! Bounded work (guarantees 13–14 of docs/contract.md): a 100,000-member set
 //! of 256-byte ids is fetched back, read, compared and mirrored without one
 //! command over 10 ms on the local Redis (as its SLOWLOG measures), another
 //! key's change is mirrored meanwhile, and at rest the service's own `sync:`

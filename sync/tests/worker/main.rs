@@ -1,4 +1,4 @@
-//! The sync crate against real redis-server processes (SPEC §6): the
+//! The sync crate against real redis-server processes (the guarantees of docs/contract.md): the
 //! model-based simulation of the engine with faults between any two steps,
 //! and the bounds on the work it sends to either Redis.
 #![allow(

@@ -1,4 +1,4 @@
-//! A seeded, model-based simulation of replication (issue 9, SPEC §6).
+//! A seeded, model-based simulation of replication (the guarantees of docs/contract.md).
 //!
 //! The real engine (`sponsorgate_sync::engine`) and the real Lua steps run on
 //! two real redis-servers; what the simulation owns is the *schedule*: every
@@ -408,7 +408,7 @@ impl Sim {
         let unrepaired = self.unrepaired_remote_loss();
         for (m, e) in self.model.iter_mut() {
             if unrepaired {
-                // The one case SPEC §6 cannot cover: both sides lost it.
+                // The one case the guarantees of docs/contract.md cannot cover: both sides lost it.
                 e.allowed.extend([true, false]);
             } else {
                 e.allowed.insert(remote.contains(*m));
@@ -549,7 +549,7 @@ impl Sim {
                         .unwrap_or(Condition::Lost)
                         == Condition::Lost;
                 if lost_locally {
-                    // The one case SPEC §6 cannot cover: lost on both sides.
+                    // The one case the guarantees of docs/contract.md cannot cover: lost on both sides.
                     for e in self.model.values_mut() {
                         e.allowed.extend([true, false]);
                         e.now = None;
