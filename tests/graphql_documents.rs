@@ -1,5 +1,5 @@
 //! The GraphQL documents in `graphql/` against GitHub's public schema
-//! (`graphql/github-schema.docs.graphql`, vendored) and against our subset
+//! (`graphql/schema/github.docs.graphql`, vendored) and against our subset
 //! (`graphql/github.schema.graphql`, which `graphql_client` compiles
 //! against). graphql_client only checks that fields exist in the schema it
 //! is given, so a field invented in both a document and the subset would
@@ -17,7 +17,7 @@ const GRAPHQL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/graphql");
 const SUBSET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/graphql/github.schema.graphql");
 const FULL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/graphql/github-schema.docs.graphql"
+    "/graphql/schema/github.docs.graphql"
 );
 
 fn load_schema(path: &str) -> Valid<Schema> {

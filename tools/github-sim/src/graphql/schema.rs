@@ -1,5 +1,5 @@
 //! The subset of GitHub's GraphQL schema the simulator serves (names and
-//! argument lists as in `graphql/github-schema.docs.graphql`).
+//! argument lists as in `graphql/schema/github.docs.graphql`).
 
 /// What kind of type a name denotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
