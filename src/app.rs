@@ -18,6 +18,7 @@ use tower_sessions::cookie::Key;
 use crate::config::Config;
 use crate::github::{GithubClient, GithubConfig};
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 use crate::state::{App, AppState};
 use crate::store::Store;
 use crate::sync_glue::SyncService;
@@ -80,6 +81,7 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
     let conn = local_connection(config.redis_url.expose_secret())?;
     let service = SyncService::start(&config).await?;
     let metrics = Metrics::new(|registry| service.register_metrics(registry));
+    let limiter = RateLimiter::new(conn.clone());
     let store = Store::new(conn, service.store().clone());
     let sync = service.sync_on().then_some(service);
     let session_key = match &config.session_key {
@@ -97,6 +99,7 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
         github,
         sync: sync.as_ref().map(|s| s.store().clone()),
         metrics,
+        limiter,
     }));
     let router = crate::routes::router(state.clone(), session_key);
     Ok(Built {
@@ -194,12 +197,13 @@ pub async fn start(
     let (shutdown, watch) = tokio::sync::watch::channel(false);
     let mut tasks = Tasks::default();
     let mut server_watch = watch.clone();
-    let app = built.router.into_make_service();
+    let router = built.router;
+    let max_connections = built.state.config.max_connections;
     tasks.spawn("http-server", async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_watch.wait_for(|stop| *stop).await;
-            })
+        let stopped = async move {
+            let _ = server_watch.wait_for(|stop| *stop).await;
+        };
+        crate::server::serve(listener, router, max_connections, stopped)
             .await
             .map_err(|e| e.to_string())
     });

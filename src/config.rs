@@ -64,7 +64,19 @@ pub struct Config {
     pub remote_timeout: Duration,
     pub sync_reconcile: Duration,
     pub log_format: LogFormat,
+    /// `RATE_LIMIT_PER_MINUTE`; 0: no limit.
+    pub rate_limit_per_minute: u64,
+    /// `LOGIN_RATE_PER_MINUTE`; 0: no limit.
+    pub login_rate_per_minute: u64,
+    /// `TRUST_PROXY=1`: the client address is the last `X-Forwarded-For` entry.
+    pub trust_proxy: bool,
+    pub max_connections: usize,
 }
+
+/// The development simulator's OAuth client id (`tools/github-sim`). It
+/// signs anyone in as a fixture sponsor, so it is refused unless the service
+/// is reachable on a loopback address only.
+pub const SIMULATOR_CLIENT_ID: &str = "sim-client-id";
 
 /// `LOG_FORMAT`: `text` (default) or `json` lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -178,6 +190,15 @@ impl Config {
                 webhook_secret: vars.get("GITHUB_WEBHOOK_SECRET").map(secret),
             }),
         };
+        if let Some(g) = &github {
+            if g.client_id == SIMULATOR_CLIENT_ID && !is_loopback(&public_url) {
+                return Err(problem(
+                    "GITHUB_CLIENT_ID",
+                    "is the development simulator's, which signs anyone in as a sponsor; \
+                     it is refused unless PUBLIC_URL is a loopback address",
+                ));
+            }
+        }
         let redis_raw = vars.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
         let redis_url = vars.redis_url("REDIS_URL", redis_raw)?;
         let enterprise_redis_url = match vars.get("ENTERPRISE_REDIS_URL") {
@@ -215,6 +236,28 @@ impl Config {
             quota_free: positive(&vars, "QUOTA_FREE", 1_000)?,
             remote_timeout: Duration::from_millis(positive(&vars, "REMOTE_TIMEOUT_MS", 500)?),
             sync_reconcile: Duration::from_secs(positive(&vars, "SYNC_RECONCILE_SECS", 300)?),
+            rate_limit_per_minute: vars.parse(
+                "RATE_LIMIT_PER_MINUTE",
+                600,
+                "a whole number (0: no limit)",
+            )?,
+            login_rate_per_minute: vars.parse(
+                "LOGIN_RATE_PER_MINUTE",
+                30,
+                "a whole number (0: no limit)",
+            )?,
+            trust_proxy: match vars.get("TRUST_PROXY") {
+                None | Some("0") => false,
+                Some("1") => true,
+                Some(other) => {
+                    return Err(problem(
+                        "TRUST_PROXY",
+                        format!("{other:?} is neither 1 nor 0"),
+                    ))
+                }
+            },
+            max_connections: usize::try_from(positive(&vars, "MAX_CONNECTIONS", 10_000)?)
+                .map_err(|_| problem("MAX_CONNECTIONS", "is too large"))?,
             log_format: match vars.get("LOG_FORMAT") {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -316,6 +359,16 @@ impl Config {
     /// The public origin (`scheme://host[:port]`) that same-site requests carry.
     pub fn public_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
+    }
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -481,6 +534,50 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn the_simulators_client_id_needs_a_loopback_public_url() {
+        let sim = [("GITHUB_CLIENT_ID", SIMULATOR_CLIENT_ID)];
+        for local in [
+            "http://localhost:8080",
+            "http://127.0.0.1:9",
+            "http://[::1]:80",
+        ] {
+            let vars = with(&[sim[0], ("PUBLIC_URL", local)]);
+            assert!(
+                Config::from_map(&vars, Needs::Everything).is_ok(),
+                "{local}"
+            );
+        }
+        let vars = with(&[sim[0], ("PUBLIC_URL", "https://gate.example.com")]);
+        let err = Config::from_map(&vars, Needs::Everything).unwrap_err();
+        assert_eq!(err.var, "GITHUB_CLIENT_ID");
+        assert!(err.to_string().contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn limits_have_defaults_and_zero_turns_them_off() {
+        let cfg = Config::from_map(&base(), Needs::Everything).unwrap();
+        assert_eq!(
+            (cfg.rate_limit_per_minute, cfg.login_rate_per_minute),
+            (600, 30)
+        );
+        assert_eq!(cfg.max_connections, 10_000);
+        assert!(!cfg.trust_proxy);
+        let vars = with(&[
+            ("RATE_LIMIT_PER_MINUTE", "0"),
+            ("TRUST_PROXY", "1"),
+            ("MAX_CONNECTIONS", "5"),
+        ]);
+        let cfg = Config::from_map(&vars, Needs::Everything).unwrap();
+        assert_eq!(cfg.rate_limit_per_minute, 0);
+        assert!(cfg.trust_proxy);
+        assert_eq!(cfg.max_connections, 5);
+        for (var, bad) in [("TRUST_PROXY", "yes"), ("MAX_CONNECTIONS", "0")] {
+            let err = Config::from_map(&with(&[(var, bad)]), Needs::Everything).unwrap_err();
+            assert_eq!(err.var, var);
+        }
     }
 
     #[test]

@@ -106,6 +106,8 @@ error_codes! {
     InvalidRequest = "invalid_request" => UNPROCESSABLE_ENTITY,
     /// The user's list is full (`QUOTA_SPONSOR` / `QUOTA_FREE`).
     QuotaExceeded = "quota_exceeded" => TOO_MANY_REQUESTS,
+    /// Over a rate limit (`RATE_LIMIT_PER_MINUTE`, `LOGIN_RATE_PER_MINUTE`); see `Retry-After`.
+    RateLimited = "rate_limited" => TOO_MANY_REQUESTS,
     /// Too many requests.
     TooManyRequests = "too_many_requests" => TOO_MANY_REQUESTS,
     /// A bug or an unexpected failure; details are in the server's log.

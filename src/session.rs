@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use redis::aio::ConnectionManager;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
-use tower_sessions::Session;
+use tower_sessions::{Expiry, Session};
 
 use crate::error::AppError;
 
@@ -57,6 +57,12 @@ impl RedisSessionStore {
     }
 }
 
+/// A stored session record, as `load` reads it: anything else in the key
+/// (another program's write, a truncated value) is an error, never a panic.
+pub fn decode_record(bytes: &[u8]) -> session_store::Result<Record> {
+    serde_json::from_slice(bytes).map_err(|e| session_store::Error::Decode(e.to_string()))
+}
+
 fn backend(e: redis::RedisError) -> session_store::Error {
     session_store::Error::Backend(format!("{:?}", e.kind()))
 }
@@ -72,7 +78,9 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.set(record, None).await.map(|_| ())
+        // `XX`: only a session that still exists is saved, so a request that
+        // was in flight when `POST /logout` deleted it cannot bring it back.
+        self.set(record, Some("XX")).await.map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
@@ -83,9 +91,9 @@ impl SessionStore for RedisSessionStore {
             .map_err(backend)?;
         match raw {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| session_store::Error::Decode(e.to_string())),
+            // Not a record of ours: no session (the visitor signs in again)
+            // rather than an error on every request with that cookie.
+            Some(bytes) => Ok(decode_record(&bytes).ok()),
         }
     }
 
@@ -98,6 +106,12 @@ impl SessionStore for RedisSessionStore {
         Ok(())
     }
 }
+
+/// How long a signed-in session lives without being renewed.
+pub const SESSION_LIFETIME: time::Duration = time::Duration::days(7);
+/// How long a sign-in may take between `GET /login` and the callback: the
+/// record holding its state and PKCE verifier lives this long at most.
+pub const LOGIN_LIFETIME: time::Duration = time::Duration::minutes(10);
 
 const USER_ID: &str = "user_id";
 const OAUTH_STATE: &str = "oauth_state";
@@ -118,7 +132,13 @@ impl AuthSession {
         Ok(self.0.get::<u64>(USER_ID).await?)
     }
 
+    /// Keeps the sign-in's state and verifier. An anonymous visitor's record
+    /// lives [`LOGIN_LIFETIME`] only; the long session starts at sign-in.
     pub async fn begin_login(&self, state: &str, pkce_verifier: &str) -> Result<(), AppError> {
+        if self.user_id().await?.is_none() {
+            self.0
+                .set_expiry(Some(Expiry::OnInactivity(LOGIN_LIFETIME)));
+        }
         self.0.insert(OAUTH_STATE, state).await?;
         self.0.insert(PKCE_VERIFIER, pkce_verifier).await?;
         Ok(())
@@ -135,6 +155,8 @@ impl AuthSession {
     pub async fn sign_in(&self, user_id: u64) -> Result<(), AppError> {
         self.0.clear().await;
         self.0.cycle_id().await?;
+        self.0
+            .set_expiry(Some(Expiry::OnInactivity(SESSION_LIFETIME)));
         self.0.insert(USER_ID, user_id).await?;
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::github::GithubClient;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
 pub struct App {
@@ -15,6 +16,7 @@ pub struct App {
     /// `None` when no `ENTERPRISE_REDIS_URL` is set (sync off).
     pub sync: Option<sponsorgate_sync::SyncStore>,
     pub metrics: Metrics,
+    pub limiter: RateLimiter,
 }
 
 #[derive(Clone)]

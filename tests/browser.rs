@@ -668,15 +668,8 @@ async fn forms_work_without_javascript_and_errors_come_back_as_words() {
     );
 
     // JSON clients still get JSON errors from the same endpoints.
-    let response = bob
-        .client
-        .post(app.at("/exclude"))
-        .form(&[("id", "")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422);
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = bob.exclude_form(&app, "").await;
+    assert_eq!(status, 422);
     assert_eq!(body["error"], "invalid_id");
     let response = anonymous
         .post(app.at("/exclusions/x/delete"))

@@ -485,19 +485,66 @@ fn the_dockerfile_builds_the_release_binary_and_runs_it_as_non_root() {
         .expect("CMD");
     assert_eq!(cmd, r#"["serve"]"#);
 
-    // Compose builds this Dockerfile for both the app and the simulator.
-    let doc = compose();
-    for name in ["app", "github-sim"] {
-        assert_eq!(scalar(&service(&doc, name)["build"]), ".", "{name} build");
-    }
-    assert_eq!(
-        str_list(&service(&doc, "github-sim")["entrypoint"]),
-        ["github-sim"]
+    // The runtime image (the last stage, the default target) holds
+    // `sponsorgate` alone; the simulator is a target of its own.
+    let stages: Vec<(String, Vec<&str>)> = dockerfile
+        .split("\nFROM ")
+        .skip(1)
+        .map(|stage| {
+            let name = stage
+                .lines()
+                .next()
+                .and_then(|l| l.split(" AS ").nth(1))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            (name, stage.lines().map(str::trim).collect())
+        })
+        .collect();
+    let (last, runtime) = stages.last().expect("stages");
+    assert_eq!(last, "runtime", "the default target is the runtime image");
+    assert!(
+        runtime.iter().all(|l| !l.contains("github-sim")),
+        "the runtime image holds no simulator: {runtime:?}"
     );
+    let sim_stage = stages
+        .iter()
+        .find(|(name, _)| name == "github-sim")
+        .expect("a github-sim target");
+    assert!(sim_stage
+        .1
+        .iter()
+        .all(|l| !l.contains("/target/release/sponsorgate ")));
     assert!(
         build.contains("-p github-sim"),
-        "the image carries the simulator"
+        "the build stage builds the simulator for its target"
     );
+
+    // Compose builds each service from its own target.
+    let doc = compose();
+    for (name, target) in [("app", "runtime"), ("github-sim", "github-sim")] {
+        let build = &service(&doc, name)["build"];
+        assert_eq!(scalar(&build["context"]), ".", "{name} build context");
+        assert_eq!(scalar(&build["target"]), target, "{name} build target");
+    }
+}
+
+#[test]
+fn compose_publishes_on_loopback_only() {
+    let doc = compose();
+    let services = doc["services"].as_hash().expect("services");
+    for (name, service) in services {
+        if service["ports"].is_badvalue() {
+            continue;
+        }
+        for port in str_list(&service["ports"]) {
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "{} publishes {port:?} beyond this machine",
+                scalar(name)
+            );
+        }
+    }
 }
 
 #[test]

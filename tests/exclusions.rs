@@ -3,7 +3,6 @@
 use redis::Commands;
 use serde_json::json;
 
-use crate::common::app::status_json;
 use crate::common::TestApp;
 
 #[tokio::test]
@@ -18,16 +17,7 @@ async fn a_sponsor_excludes_lists_and_removes_with_no_ttl() {
             json!({"id": "MDQ6VXNlcjE=", "persistent": true, "count": 1})
         )
     );
-    let (status, body) = status_json(
-        alice
-            .client
-            .post(app.at("/exclude"))
-            .form(&[("id", "node/2 é")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = alice.exclude_form(&app, "node/2 é").await;
     assert_eq!(
         (status, body),
         (
@@ -53,20 +43,12 @@ async fn a_sponsor_excludes_lists_and_removes_with_no_ttl() {
         )
     );
 
-    let removed = alice
-        .client
-        .delete(app.at("/exclusions/node%2F2%20%C3%A9"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 204);
-    let again = alice
-        .client
-        .delete(app.at("/exclusions/node%2F2%20%C3%A9"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 204, "removing an absent id is fine");
+    assert_eq!(alice.remove(&app, "node%2F2%20%C3%A9").await, 204);
+    assert_eq!(
+        alice.remove(&app, "node%2F2%20%C3%A9").await,
+        204,
+        "removing an absent id is fine"
+    );
     let members: Vec<String> = local.smembers("user:1001:mnodes").unwrap();
     assert_eq!(members, vec!["MDQ6VXNlcjE=".to_owned()]);
 }
@@ -87,12 +69,7 @@ async fn a_non_sponsors_set_expires_after_the_ttl_refreshed_on_write() {
     let ttl: i64 = local.ttl("user:1002:mnodes").unwrap();
     assert!((590..=600).contains(&ttl), "ttl {ttl}");
     let _: () = local.expire("user:1002:mnodes", 10).unwrap();
-    bob.client
-        .post(app.at("/exclude"))
-        .json(&json!({"id": "b"}))
-        .send()
-        .await
-        .unwrap();
+    bob.exclude(&app, "b").await;
     let ttl: i64 = local.ttl("user:1002:mnodes").unwrap();
     assert!(ttl > 500, "a write refreshes the TTL (got {ttl})");
     let (_, list) = bob.get(&app, "/exclusions").await;
@@ -112,50 +89,26 @@ async fn quota_limits_new_ids_but_not_repeats() {
     let bob = app.sign_in("bob").await;
     let alice = app.sign_in("alice").await;
     for id in ["a", "b"] {
-        let r = bob
-            .client
-            .post(app.at("/exclude"))
-            .json(&json!({"id": id}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(bob.exclude(&app, id).await.0, 200);
     }
     let (status, body) = bob.exclude(&app, "c").await;
     assert_eq!(status, 429);
     assert_eq!(body["error"], "quota_exceeded");
-    let repeat = bob
-        .client
-        .post(app.at("/exclude"))
-        .json(&json!({"id": "a"}))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        repeat.status(),
+        bob.exclude(&app, "a").await.0,
         200,
         "an id already held does not count again"
     );
     let count: usize = app.local_conn().scard("user:1002:mnodes").unwrap();
     assert_eq!(count, 2);
     for id in ["a", "b", "c"] {
-        let r = alice
-            .client
-            .post(app.at("/exclude"))
-            .json(&json!({"id": id}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "sponsors have the larger quota");
+        assert_eq!(
+            alice.exclude(&app, id).await.0,
+            200,
+            "sponsors have the larger quota"
+        );
     }
-    let r = alice
-        .client
-        .post(app.at("/exclude"))
-        .json(&json!({"id": "d"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
+    assert_eq!(alice.exclude(&app, "d").await.0, 429);
 }
 
 #[tokio::test]

@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use insta::assert_snapshot;
+use futures_util::future::{FutureExt, LocalBoxFuture};
+use insta::{assert_json_snapshot, assert_snapshot};
 use redis::Commands;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::app::status_json;
 use crate::common::TestApp;
@@ -125,10 +126,10 @@ async fn bad_bodies_get_their_status_and_json_error() {
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_json() {
     let app = TestApp::spawn().await;
-    let client = app.client();
-    assert_snapshot!(show(client.get(app.at("/nope")).send().await.unwrap()).await,
+    let (status, body) = app.get("/nope").await;
+    assert_snapshot!(format!("{status} {body}"),
         @r#"404 {"error":"not_found","message":"not found"}"#);
-    let response = client.put(app.at("/exclude")).send().await.unwrap();
+    let response = app.client().put(app.at("/exclude")).send().await.unwrap();
     assert!(response.headers().contains_key("allow"));
     assert_snapshot!(show(response).await,
         @r#"405 {"error":"method_not_allowed","message":"method not allowed on this path"}"#);
@@ -182,15 +183,15 @@ async fn signed_out_requests_and_forged_identity_get_401_and_write_nothing() {
 async fn cross_site_state_changes_are_refused() {
     let app = TestApp::spawn().await;
     let bob = app.sign_in("bob").await;
+    // The same request as `SignedIn::exclude`, open to extra headers.
+    let exclude_x = || {
+        bob.client
+            .post(app.at("/exclude"))
+            .json(&json!({"id": "x"}))
+    };
     let attempts = [
-        bob.client
-            .post(app.at("/exclude"))
-            .header("sec-fetch-site", "cross-site")
-            .json(&json!({"id": "x"})),
-        bob.client
-            .post(app.at("/exclude"))
-            .header("origin", "https://evil.example")
-            .json(&json!({"id": "x"})),
+        exclude_x().header("sec-fetch-site", "cross-site"),
+        exclude_x().header("origin", "https://evil.example"),
         bob.client
             .delete(app.at("/exclusions/x"))
             .header("sec-fetch-site", "cross-site"),
@@ -208,17 +209,10 @@ async fn cross_site_state_changes_are_refused() {
     }
     let exists: bool = app.local_conn().exists("user:1002:mnodes").unwrap();
     assert!(!exists);
-    assert_eq!(
-        bob.client.get(app.at("/me")).send().await.unwrap().status(),
-        200,
-        "still signed in"
-    );
-    let same_origin = bob
-        .client
-        .post(app.at("/exclude"))
+    assert_eq!(bob.get(&app, "/me").await.0, 200, "still signed in");
+    let same_origin = exclude_x()
         .header("sec-fetch-site", "same-origin")
         .header("origin", &app.url)
-        .json(&json!({"id": "x"}))
         .send()
         .await
         .unwrap();
@@ -229,8 +223,7 @@ async fn cross_site_state_changes_are_refused() {
 async fn local_redis_down_gives_503_fast_and_readyz_says_so() {
     let mut app = TestApp::spawn().await;
     let bob = app.sign_in("bob").await;
-    let (status, body) =
-        status_json(app.client().get(app.at("/readyz")).send().await.unwrap()).await;
+    let (status, body) = app.get("/readyz").await;
     assert_eq!(
         (status, body),
         (
@@ -239,15 +232,14 @@ async fn local_redis_down_gives_503_fast_and_readyz_says_so() {
         )
     );
     app.local.stop();
-    for request in [
-        bob.client.get(app.at("/me")),
-        bob.client.get(app.at("/exclusions")),
-        bob.client
-            .post(app.at("/exclude"))
-            .json(&json!({"id": "x"})),
-    ] {
+    let requests: [LocalBoxFuture<'_, (u16, Value)>; 3] = [
+        bob.get(&app, "/me").boxed_local(),
+        bob.get(&app, "/exclusions").boxed_local(),
+        bob.exclude(&app, "x").boxed_local(),
+    ];
+    for request in requests {
         let started = Instant::now();
-        let (status, body) = status_json(request.send().await.unwrap()).await;
+        let (status, body) = request.await;
         assert_eq!(
             (status, body["error"].as_str()),
             (503, Some("redis_unavailable")),
@@ -259,23 +251,13 @@ async fn local_redis_down_gives_503_fast_and_readyz_says_so() {
             started.elapsed()
         );
     }
-    let (status, body) =
-        status_json(app.client().get(app.at("/readyz")).send().await.unwrap()).await;
+    let (status, body) = app.get("/readyz").await;
     assert_eq!((status, body["local"].as_str()), (503, Some("down")));
-    assert_eq!(
-        app.client()
-            .get(app.at("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/healthz").await.0, 200);
     // Back up (empty): the service recovers by itself.
     app.local.restart();
     crate::common::eventually(Duration::from_secs(5), "readyz ok again", || async {
-        let r = app.client().get(app.at("/readyz")).send().await.ok()?;
-        (r.status() == 200).then_some(())
+        (app.get("/readyz").await.0 == 200).then_some(())
     })
     .await;
 }
@@ -284,11 +266,7 @@ async fn local_redis_down_gives_503_fast_and_readyz_says_so() {
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::spawn().await;
     let bob = app.sign_in("bob").await;
-    bob.client
-        .delete(app.at("/exclusions/some-id"))
-        .send()
-        .await
-        .unwrap();
+    bob.remove(&app, "some-id").await;
     let text = app.metrics().await;
     assert!(
         text.contains(
@@ -304,14 +282,7 @@ async fn metrics_count_requests_by_route_template() {
 #[tokio::test]
 async fn openapi_document_lists_every_json_route() {
     let app = TestApp::spawn().await;
-    let (status, doc) = status_json(
-        app.client()
-            .get(app.at("/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, doc) = app.get("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
@@ -345,4 +316,14 @@ async fn openapi_document_lists_every_json_route() {
         assert_ne!(status, 404, "{path} is documented but not routed");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+/// The whole document, so that any change to the API's description (a path,
+/// a schema, an operationId) shows up in review as a snapshot diff.
+#[tokio::test]
+async fn openapi_document_matches_its_snapshot() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_json_snapshot!("openapi", doc);
 }

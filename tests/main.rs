@@ -13,6 +13,7 @@ mod compose;
 mod exclusions;
 mod github_client;
 mod graphql_documents;
+mod hardening;
 mod http_contract;
 mod process;
 mod reverify;

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use github_sim::{Endpoint, Failure, FixtureSponsorship, GithubSim, SimOptions};
-use serde_json::json;
 use sponsorgate::github::AccessToken;
 use sponsorgate::sponsorship::{self, ReverifyError};
 
@@ -39,14 +38,7 @@ async fn reverification_adds_missing_sponsors_and_removes_former_ones() {
     let app = TestApp::spawn().await;
     let alice = app.sign_in("alice").await;
     let bob = app.sign_in("bob").await;
-    let added = alice
-        .client
-        .post(app.at("/exclude"))
-        .json(&json!({"id": "n1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), 200);
+    assert_eq!(alice.exclude(&app, "n1").await.0, 200);
     assert_eq!(sponsors(&app), vec![1001]);
 
     // The world changes after sign-in: bob starts (privately), alice stops.

@@ -8,7 +8,6 @@ use github_sim::FixtureSponsorship;
 use redis::Commands;
 use serde_json::json;
 
-use crate::common::app::status_json;
 use crate::common::sync::{exclude, members, remove, run_reconcile, SyncProcess};
 use crate::common::{eventually, TestApp};
 
@@ -165,20 +164,12 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
 
     app.proxy.as_ref().unwrap().cut();
     // /readyz notices within 3 s, and still answers 200: the local Redis is fine.
-    let client = app.client();
-    let readyz = |client: reqwest::Client| {
-        let request = client.get(app.at("/readyz")).send();
-        async move { Some(status_json(request.await.ok()?).await) }
-    };
     let status = eventually(
         Duration::from_secs(3),
         "readyz reports the remote down",
-        || {
-            let probe = readyz(client.clone());
-            async move {
-                let (status, body): (u16, serde_json::Value) = probe.await?;
-                (body["remote"] == "down").then_some(status)
-            }
+        || async {
+            let (status, body) = app.get("/readyz").await;
+            (body["remote"] == "down").then_some(status)
         },
     )
     .await;
@@ -210,13 +201,14 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
         "read took {:?}",
         started.elapsed()
     );
-    eventually(Duration::from_secs(3), "readyz reports a backlog", || {
-        let probe = readyz(client.clone());
-        async move {
-            let (_, body): (u16, serde_json::Value) = probe.await?;
+    eventually(
+        Duration::from_secs(3),
+        "readyz reports a backlog",
+        || async {
+            let (_, body) = app.get("/readyz").await;
             (body["remote"] == "down" && body["backlog"].as_u64() > Some(0)).then_some(())
-        }
-    })
+        },
+    )
     .await;
 
     app.proxy.as_ref().unwrap().restore();
@@ -228,12 +220,9 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
     eventually(
         Duration::from_secs(10),
         "readyz: remote ok, backlog drained",
-        || {
-            let request = client.get(app.at("/readyz")).send();
-            async move {
-                let (_, body) = status_json(request.await.ok()?).await;
-                (body == json!({"local": "ok", "remote": "ok", "backlog": 0})).then_some(())
-            }
+        || async {
+            let (_, body) = app.get("/readyz").await;
+            (body == json!({"local": "ok", "remote": "ok", "backlog": 0})).then_some(())
         },
     )
     .await;

@@ -219,13 +219,9 @@ async fn scenario_6_a_remote_restarted_empty_is_repaired_within_10_seconds() {
     .await;
     eprintln!("remote repaired {:?} after its restart", started.elapsed());
     assert_eq!(resyncs(&app).await, before + 1, "counted once");
-    let client = reqwest::Client::new();
-    eventually(LONG, "readyz: remote ok again", || {
-        let request = client.get(app.at("/readyz")).send();
-        async move {
-            let (_, body) = crate::common::app::status_json(request.await.ok()?).await;
-            (body["remote"] == "ok").then_some(())
-        }
+    eventually(LONG, "readyz: remote ok again", || async {
+        let (_, body) = app.get("/readyz").await;
+        (body["remote"] == "ok").then_some(())
     })
     .await;
 }

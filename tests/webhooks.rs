@@ -11,6 +11,7 @@ use sponsorgate::sponsorship;
 
 use crate::common::app::status_json;
 use crate::common::app::SignedIn;
+use crate::common::sync::exclude;
 use crate::common::{eventually, TestApp};
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -19,8 +20,12 @@ const PENDING_TIER_CHANGE: &str =
     include_str!("fixtures/webhooks/sponsorship.pending_tier_change.json");
 
 /// GitHub's example payload for `action`, for `login` (`id`) sponsoring
-/// acme-org (an organization) at `cents` a month.
+/// acme-org (an organization) at `cents` a month. Each call is a distinct
+/// event, as GitHub's are (a new sponsorship has its own `created_at`): an
+/// identical body is a replay, which the service does not apply twice.
 pub fn payload(action: &str, login: &str, id: u64, cents: u64) -> Value {
+    static EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let example = if action == "pending_tier_change" {
         PENDING_TIER_CHANGE
     } else {
@@ -37,6 +42,12 @@ pub fn payload(action: &str, login: &str, id: u64, cents: u64) -> Value {
     s["tier"]["monthly_price_in_cents"] = json!(cents);
     s["tier"]["monthly_price_in_dollars"] = json!(cents / 100);
     s["tier"]["name"] = json!(format!("${} a month", cents / 100));
+    s["created_at"] = json!(format!(
+        "2026-01-01T00:{:02}:{:02}+00:00",
+        n / 60 % 60,
+        n % 60
+    ));
+    s["node_id"] = json!(format!("S_test{n}"));
     v["sender"] = s["sponsor"].clone();
     v
 }
@@ -126,17 +137,6 @@ pub async fn me(app: &TestApp, user: &SignedIn) -> Value {
     let (status, body) = user.get(app, "/me").await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-async fn exclude(app: &TestApp, user: &SignedIn, id: &str) {
-    let response = user
-        .client
-        .post(app.at("/exclude"))
-        .json(&json!({"id": id}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
 }
 
 async fn webhook_app(extra: &[(&str, &str)]) -> TestApp {
@@ -424,8 +424,16 @@ async fn a_replayed_delivery_is_answered_but_not_applied_again() {
         ttl > 6 * 86_400,
         "delivery id remembered under sync: with a TTL ({ttl})"
     );
-    // Another delivery of the same content is a new event.
-    assert_eq!(send_as(&app, "sponsorship", "d-2", &created).await.0, 204);
+    // The same body under another delivery id is a replay too.
+    let (status, body) = send_as(&app, "sponsorship", "d-2", &created).await;
+    assert_eq!((status, body["status"].as_str()), (202, Some("duplicate")));
+    assert!(
+        sponsors(&app).is_empty(),
+        "the replayed body did not re-add bob"
+    );
+    // A new event (another body) is applied.
+    let again = payload("created", "bob", 1002, 1000);
+    assert_eq!(send_as(&app, "sponsorship", "d-3", &again).await.0, 204);
     assert_eq!(sponsors(&app), vec![1002]);
 }
 

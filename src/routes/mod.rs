@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::from_fn;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
@@ -34,7 +34,7 @@ use utoipa_axum::routes;
 
 use crate::error::AppError;
 use crate::routes::negotiate::BODY_LIMIT;
-use crate::session::RedisSessionStore;
+use crate::session::{RedisSessionStore, SESSION_LIFETIME};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "sponsorgate_session";
@@ -66,8 +66,15 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies())
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::days(7)))
+        .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME))
         .with_signed(session_key);
+    let avatar_origin = config
+        .github
+        .as_ref()
+        .map(|g| g.web_url.origin().ascii_serialization())
+        .unwrap_or_default();
+    let csp = HeaderValue::from_str(&middleware::content_security_policy(&avatar_origin))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"));
     let csrf = CsrfLayer::new()
         .add_trusted_origin(config.public_origin())
         .unwrap_or_else(|_| CsrfLayer::new());
@@ -76,6 +83,8 @@ pub fn router(state: AppState, session_key: Key) -> Router {
     // (and then drops) the boxed stack, so ten chained calls cost ten
     // allocations per request. Same order as chaining: outermost first.
     let middleware = ServiceBuilder::new()
+        // Outermost: also on the answers the layers below made.
+        .layer(from_fn_with_state(csp, middleware::security_headers))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
                 // The path only: query strings can carry OAuth codes and state.
@@ -106,6 +115,11 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             get(move || openapi::serve_openapi(doc.clone())),
         )
         .fallback(not_found)
+        // Inside the session layer: it reads the signed-in user.
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::enforce_rate_limits,
+        ))
         .layer(middleware)
         .with_state(state)
 }

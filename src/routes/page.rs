@@ -226,6 +226,7 @@ const KNOWN_CODES: &[ErrorCode] = &[
     ErrorCode::RedisUnavailable,
     ErrorCode::CrossSiteRequest,
     ErrorCode::PayloadTooLarge,
+    ErrorCode::RateLimited,
 ];
 
 /// The script's own code for a request that never reached the server.
@@ -260,6 +261,9 @@ pub fn error_message(code: &str, quota: u64) -> String {
                 .to_owned()
         }
         Some(ErrorCode::PayloadTooLarge) => "That was too long to send.".to_owned(),
+        Some(ErrorCode::RateLimited) => {
+            "That was too many changes in a short time. Wait a minute and try again.".to_owned()
+        }
         _ => generic_message(code),
     }
 }

@@ -130,7 +130,7 @@ fn unauthorized(code: ErrorCode, message: &str) -> Response {
     params(
         ("X-Hub-Signature-256" = String, Header, description = "`sha256=` + hex HMAC-SHA256 of the raw body under GITHUB_WEBHOOK_SECRET"),
         ("X-GitHub-Event" = String, Header, description = "`sponsorship` or `ping`; others are ignored"),
-        ("X-GitHub-Delivery" = Option<String>, Header, description = "Delivery id: a delivery applied once is not applied again"),
+        ("X-GitHub-Delivery" = Option<String>, Header, description = "Delivery id: a delivery applied once is not applied again, and neither is a body applied once (under any delivery id)"),
     ),
     responses(
         (status = 200, description = "ping", body = WebhookReply),
@@ -200,7 +200,7 @@ pub async fn receive_github_webhook(
         Ok(Parsed::Ignored(reason)) => return Ok(ignored(reason)),
         Ok(Parsed::Event(event)) => event,
     };
-    let outcome = sponsorship::handle_event(&state, &event, delivery, now_ms()).await?;
+    let outcome = sponsorship::handle_event(&state, &event, delivery, &body, now_ms()).await?;
     tracing::info!(
         webhook.action = event.action.as_str(),
         user.id = event.sponsor_id,
@@ -226,7 +226,7 @@ fn reply_for(outcome: Outcome) -> Response {
             StatusCode::ACCEPTED,
             WebhookReply {
                 status: "duplicate",
-                reason: Some("this delivery was already applied"),
+                reason: Some("this delivery (or this body) was already applied"),
                 due_unix: None,
             },
         ),

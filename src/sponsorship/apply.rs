@@ -6,7 +6,9 @@ use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
 use super::event::{decide, Change, Decision, Outcome, SponsorshipEvent};
-use super::keys::{delivery_key, DELIVERY_TTL_SECS, DUE_BATCH, PENDING_DUE};
+use super::keys::{
+    body_key, delivery_key, BODY_TTL_SECS, DELIVERY_TTL_SECS, DUE_BATCH, PENDING_DUE,
+};
 use super::schedule::{
     clear_pending, load_pending, lock_or_busy, mark_changed, schedule, PendingChange, UserLock,
 };
@@ -77,12 +79,15 @@ pub(super) async fn demote(app: &App, user_id: u64, reason: &str) -> Sponsorship
 }
 
 /// Applies a webhook event: decides, then (under the user's lock) skips an
-/// already applied delivery, settles, and records the delivery id.
+/// already applied delivery or body, settles, and records both. `body` is
+/// the raw signed body: a replay of it under another delivery id is a
+/// duplicate too.
 #[tracing::instrument(skip_all, fields(user.id = event.sponsor_id, webhook.action = event.action.as_str()))]
 pub async fn handle_event(
     app: &App,
     event: &SponsorshipEvent,
     delivery: Option<&str>,
+    body: &[u8],
     now_ms: i64,
 ) -> SponsorshipResult<Outcome> {
     let (sponsor, tier_monthly_usd, effective_at_ms) =
@@ -103,24 +108,35 @@ pub async fn handle_event(
     let user_id = event.sponsor_id;
     let mut conn = app.store.connection();
     let lock = lock_or_busy(&mut conn, user_id).await?;
+    let body_seen = body_key(body);
     let result = async {
-        if let Some(id) = delivery {
-            if conn.exists::<_, bool>(delivery_key(id)).await? {
-                return Ok(Outcome::Duplicate);
-            }
+        let mut seen: Vec<String> = vec![body_seen.clone()];
+        seen.extend(delivery.map(delivery_key));
+        if conn.exists::<_, u64>(&seen).await? > 0 {
+            return Ok(Outcome::Duplicate);
         }
         let outcome = settle(app, &mut conn, user_id, change, now_ms).await?;
         mark_changed(&mut conn, user_id, now_ms).await?;
+        let mut remember = redis::pipe();
+        remember
+            .cmd("SET")
+            .arg(&body_seen)
+            .arg(now_ms)
+            .arg("NX")
+            .arg("EX")
+            .arg(BODY_TTL_SECS)
+            .ignore();
         if let Some(id) = delivery {
-            redis::cmd("SET")
+            remember
+                .cmd("SET")
                 .arg(delivery_key(id))
                 .arg(now_ms)
                 .arg("NX")
                 .arg("EX")
                 .arg(DELIVERY_TTL_SECS)
-                .query_async::<()>(&mut conn)
-                .await?;
+                .ignore();
         }
+        remember.query_async::<()>(&mut conn).await?;
         Ok(outcome)
     }
     .await;

@@ -12,6 +12,12 @@ pub const DELIVERY_PREFIX: &str = "sync:webhook:delivery:";
 /// How long applied delivery ids are remembered (GitHub redelivers manually,
 /// only deliveries of the past few days).
 pub const DELIVERY_TTL_SECS: u64 = 7 * 24 * 3600;
+/// `sync:webhook:body:{sha256 of the raw body}` (string, unix ms of the
+/// apply): a body that was applied. A signed body replayed under a new
+/// delivery id is recognised by it.
+pub const BODY_PREFIX: &str = "sync:webhook:body:";
+/// How long applied bodies are remembered (at least 30 days).
+pub const BODY_TTL_SECS: u64 = 35 * 24 * 3600;
 /// Sorted set: user id → unix ms at which the user's pending change is due.
 pub const PENDING_DUE: &str = "sync:sponsorship:due";
 /// Hash: user id → JSON [`Change`](super::Change) of the user's pending change (written
@@ -29,6 +35,12 @@ pub const REVERIFY_LEASE: &str = "sync:sponsorship:reverify-lease";
 
 pub fn delivery_key(delivery: &str) -> String {
     format!("{DELIVERY_PREFIX}{delivery}")
+}
+
+/// The body digest key of a raw webhook body.
+pub fn body_key(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{BODY_PREFIX}{}", hex::encode(sha2::Sha256::digest(body)))
 }
 
 pub fn lock_key(user_id: u64) -> String {

@@ -43,8 +43,9 @@ pub use event::{
     Tier,
 };
 pub use keys::{
-    delivery_key, lock_key, CHANGED_AT, DELIVERY_PREFIX, DELIVERY_TTL_SECS, DUE_TICK, LOCK_PREFIX,
-    PENDING_CHANGES, PENDING_DUE, REVERIFY_LEASE, REVERIFY_RETRY, WEBHOOK_PRECEDENCE,
+    body_key, delivery_key, lock_key, BODY_PREFIX, BODY_TTL_SECS, CHANGED_AT, DELIVERY_PREFIX,
+    DELIVERY_TTL_SECS, DUE_TICK, LOCK_PREFIX, PENDING_CHANGES, PENDING_DUE, REVERIFY_LEASE,
+    REVERIFY_RETRY, WEBHOOK_PRECEDENCE,
 };
 pub use reverify::{reverify_once, ReverifyError, ReverifyReport};
 pub use schedule::{pending_change, PendingChange};

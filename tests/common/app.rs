@@ -39,6 +39,25 @@ pub struct SignedIn {
     pub client: reqwest::Client,
     pub id: u64,
     pub body: Value,
+    /// `sponsorgate_session=…`, for requests by other clients or to another instance.
+    pub session_cookie: String,
+}
+
+/// A second sponsorgate on the same Redis pair and configuration (share
+/// sessions across instances by setting `SESSION_KEY`).
+pub struct Instance {
+    pub url: String,
+    running: Running,
+}
+
+impl Instance {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
 }
 
 impl TestAppBuilder {
@@ -94,6 +113,9 @@ impl TestAppBuilder {
             ("GITHUB_GRAPHQL_URL", format!("{}/graphql", sim.url())),
             ("GITHUB_TIMEOUT_SECS", "2".to_owned()),
             ("REDIS_URL", local.url()),
+            // Limits off unless a test sets them: many tests write fast.
+            ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+            ("LOGIN_RATE_PER_MINUTE", "0".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -202,6 +224,11 @@ impl TestApp {
         response.text().await.expect("metrics body")
     }
 
+    /// `GET path` signed out, with a fresh client: (status, JSON body).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        status_json(self.client().get(self.at(path)).send().await.expect("GET")).await
+    }
+
     /// The whole web flow as `login`, ending with the JSON answer of the callback.
     pub async fn sign_in(&self, login: &str) -> SignedIn {
         let client = self.client();
@@ -214,10 +241,36 @@ impl TestApp {
             .await
             .expect("GET callback");
         let status = response.status();
+        let session_cookie = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|v| v.starts_with("sponsorgate_session="))
+            .unwrap_or_default()
+            .to_owned();
         let body: Value = response.json().await.expect("callback JSON");
         assert_eq!(status, 200, "sign-in as {login}: {body}");
         let id = body["id"].as_u64().expect("id");
-        SignedIn { client, id, body }
+        SignedIn {
+            client,
+            id,
+            body,
+            session_cookie,
+        }
+    }
+
+    /// Starts another instance of the service on this app's Redis pair.
+    pub async fn another_instance(&self) -> Instance {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let running = sponsorgate::app::start(self.config.clone(), listener, false)
+            .await
+            .expect("start another instance");
+        Instance { url, running }
     }
 
     pub fn local_conn(&self) -> ::redis::Connection {
@@ -257,6 +310,12 @@ impl SignedIn {
             .post(app.at("/exclude"))
             .json(&serde_json::json!({ "id": id }));
         status_json(request.send().await.expect("POST /exclude")).await
+    }
+
+    /// `POST /exclude` with the form body `id=…` as this user: (status, JSON body).
+    pub async fn exclude_form(&self, app: &TestApp, id: &str) -> (u16, Value) {
+        let request = self.client.post(app.at("/exclude")).form(&[("id", id)]);
+        status_json(request.send().await.expect("POST /exclude (form)")).await
     }
 
     /// `DELETE /exclusions/{id}` (id already percent-encoded): the status.
