@@ -7,6 +7,7 @@
 
 mod common;
 
+mod api_fuzz;
 mod architecture;
 mod browser;
 mod compose;

@@ -14,6 +14,101 @@ use crate::common::redis::{free_port, RedisServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sponsorgate");
 
+/// Every secret the service knows, set to a value a search can recognise.
+struct Secrets {
+    webhook: &'static str,
+    sponsors_token: &'static str,
+    local_password: &'static str,
+}
+
+const SECRETS: Secrets = Secrets {
+    webhook: "whsec-RECOGNISABLE-4242",
+    sponsors_token: "ghp_RECOGNISABLE0000000000000000000000",
+    local_password: "localpw-RECOGNISABLE-77",
+};
+
+/// The raw bytes of `SESSION_KEY` (ASCII, so a raw rendering shows too).
+fn session_key_bytes() -> Vec<u8> {
+    b"SESSIONKEY-RECOGNISABLE-".repeat(3)
+}
+
+impl Secrets {
+    fn env(&self) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        vec![
+            (
+                "SESSION_KEY".to_owned(),
+                base64::engine::general_purpose::STANDARD.encode(session_key_bytes()),
+            ),
+            ("GITHUB_WEBHOOK_SECRET".to_owned(), self.webhook.to_owned()),
+            ("SPONSORS_TOKEN".to_owned(), self.sponsors_token.to_owned()),
+        ]
+    }
+
+    /// Every rendering of every secret that must not appear in `output`.
+    fn assert_absent(&self, output: &str, what: &str) {
+        use base64::Engine as _;
+        let key = session_key_bytes();
+        let decimal = key[..4]
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let renderings = [
+            String::from_utf8_lossy(&key[..12]).into_owned(),
+            base64::engine::general_purpose::STANDARD.encode(&key)[..16].to_owned(),
+            hex::encode(&key[..8]),
+            decimal,
+            self.webhook.to_owned(),
+            self.sponsors_token.to_owned(),
+            self.local_password.to_owned(),
+            REMOTE_PASSWORD.to_owned(),
+            SimOptions::default().client_secret,
+        ];
+        for secret in renderings {
+            assert!(
+                !output.contains(&secret),
+                "{what} shows a secret ({secret}):\n{output}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_config_prints_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = sponsorgate(dir.path())
+        .arg("check-config")
+        .envs(SECRETS.env())
+        .envs([
+            ("SPONSORABLE", "acme-org".to_owned()),
+            ("GITHUB_CLIENT_ID", "i".to_owned()),
+            ("GITHUB_CLIENT_SECRET", SimOptions::default().client_secret),
+            (
+                "REDIS_URL",
+                format!("redis://:{}@127.0.0.1:6399", SECRETS.local_password),
+            ),
+            (
+                "ENTERPRISE_REDIS_URL",
+                format!("redis://user:{REMOTE_PASSWORD}@remote:6379"),
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.contains("SESSION_KEY=[redacted]"), "{printed}");
+    assert!(
+        printed.contains("@remote:6379"),
+        "hosts are shown: {printed}"
+    );
+    SECRETS.assert_absent(&printed, "check-config");
+}
+
 /// A command with a clean environment (no developer `.env` either: the
 /// working directory is a temporary one).
 fn sponsorgate(dir: &std::path::Path) -> Command {
@@ -47,6 +142,16 @@ fn a_bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
                 ("ENTERPRISE_REDIS_URL", "http://:hunter2@remote"),
             ],
             "ENTERPRISE_REDIS_URL",
+        ),
+        (
+            // The simulator's client id off loopback: refused.
+            &[
+                ("SPONSORABLE", "acme-org"),
+                ("GITHUB_CLIENT_ID", "sim-client-id"),
+                ("GITHUB_CLIENT_SECRET", "s"),
+                ("PUBLIC_URL", "https://gate.example.com"),
+            ],
+            "GITHUB_CLIENT_ID",
         ),
     ];
     for (vars, var) in cases {
@@ -117,7 +222,8 @@ async fn serve_signs_in_without_logging_secrets_and_stops_on_sigterm() {
             // As chatty as it gets: even debug logs must not leak.
             ("RUST_LOG", "debug".into()),
         ])
-        .stdout(Stdio::null())
+        .envs(SECRETS.env())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -177,6 +283,31 @@ async fn serve_signs_in_without_logging_secrets_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    // A signed webhook, and one with a wrong signature.
+    let body = serde_json::to_vec(&serde_json::json!({
+        "action": "created",
+        "sponsorship": {
+            "sponsorable": {"login": "acme-org", "id": 9001},
+            "sponsor": {"login": "bob", "id": 1002, "type": "User"},
+            "tier": {"monthly_price_in_cents": 500, "is_one_time": false}
+        }
+    }))
+    .unwrap();
+    for signature in [
+        sponsorgate::sponsorship::sign(SECRETS.webhook.as_bytes(), &body),
+        "sha256=00".to_owned(),
+    ] {
+        let r = client
+            .post(format!("{url}/webhooks/github"))
+            .header("x-github-event", "sponsorship")
+            .header("x-hub-signature-256", signature)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status() == 204 || r.status() == 401, "{}", r.status());
+    }
 
     // SIGTERM: graceful shutdown, exit 0, quickly.
     let started = Instant::now();
@@ -205,7 +336,18 @@ async fn serve_signs_in_without_logging_secrets_and_stops_on_sigterm() {
         .unwrap()
         .read_to_string(&mut logs)
         .unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     assert!(logs.contains("signed in"), "the logs are real: {logs}");
+    assert!(
+        logs.contains("sponsorship webhook"),
+        "the webhook was logged: {logs}"
+    );
+    SECRETS.assert_absent(&logs, "the logs");
     for secret in [
         defaults.client_secret.as_str(),
         REMOTE_PASSWORD,

@@ -63,7 +63,11 @@ pub struct SignedIn {
     params(("code" = Option<String>, Query), ("state" = Option<String>, Query), ("error" = Option<String>, Query)),
     responses((status = 200, body = SignedIn, description = "With Accept: application/json"),
         (status = 303, description = "Signed in; to /"),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        (status = 400, description = "Bad or missing state or code: JSON with Accept: application/json, else an HTML page",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 403, description = "Declined at GitHub", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 502, description = "GitHub failed", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 503, description = "The local Redis is unavailable", content((ErrorBody = "application/json"), (String = "text/html")))))]
 #[tracing::instrument(skip_all)]
 pub async fn finish_sign_in(
     State(state): State<AppState>,

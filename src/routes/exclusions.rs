@@ -42,7 +42,14 @@ pub struct Exclusions {
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "only describes the body in the OpenAPI document")]
 pub struct ExcludeRequest {
-    /// A node id: 1 to 256 bytes of UTF-8 without control characters.
+    /// A node id: 1 to 256 bytes of UTF-8 without control characters (C0,
+    /// DEL, C1). `maxLength` counts characters: an id of 256 characters is
+    /// refused (422) when its UTF-8 is longer than 256 bytes.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     id: String,
 }
 
@@ -221,7 +228,8 @@ pub async fn list_exclusions(
 
 /// Remove one node id (204 also when it was not there).
 #[utoipa::path(delete, path = "/exclusions/{id}", tag = "preferences",
-    params(("id" = String, Path, description = "The node id, percent-encoded")),
+    params(("id" = String, Path, min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$",
+        description = "The node id, percent-encoded (the rules of `POST /exclude`'s `id`)")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user.id = user.0))]
@@ -254,5 +262,44 @@ pub async fn remove_exclusion_by_form(
         Ok(_) => Ok(Redirect::to("/")),
         Err(e) if prefers_html(&headers) => Ok(back_to_page_with(&e)),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any string id comes out of a JSON or a form body unchanged, and
+        /// the validation then decides alone.
+        #[test]
+        fn ids_survive_both_encodings(id in any::<String>(), browser in any::<bool>()) {
+            let json = serde_json::to_vec(&serde_json::json!({ "id": id })).unwrap();
+            let from_json = parse_exclude_body("application/json", browser, &json);
+            let form: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("id", &id)
+                .finish();
+            let from_form = parse_exclude_body(FORM, browser, form.as_bytes());
+            for parsed in [from_json, from_form] {
+                match parsed {
+                    Ok(body) => prop_assert_eq!(&body.id, &id),
+                    // Only a blank body is refused before validation.
+                    Err(e) => prop_assert_eq!(e.code(), ErrorCode::MissingBody),
+                }
+            }
+        }
+
+        /// Whatever the bytes, a refusal is a 4xx of the closed list.
+        #[test]
+        fn any_body_is_parsed_or_refused_with_a_client_error(
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+            json in any::<bool>(),
+        ) {
+            let media = if json { "application/json" } else { FORM };
+            if let Err(e) = parse_exclude_body(media, false, &body) {
+                prop_assert!(e.status().is_client_error());
+            }
+        }
     }
 }
