@@ -64,6 +64,8 @@ pub struct Config {
     pub remote_timeout: Duration,
     pub sync_reconcile: Duration,
     pub log_format: LogFormat,
+    /// `RUST_LOG`: a tracing-subscriber filter; `None`: the default levels.
+    pub log_filter: Option<String>,
     /// `RATE_LIMIT_PER_MINUTE`; 0: no limit.
     pub rate_limit_per_minute: u64,
     /// `LOGIN_RATE_PER_MINUTE`; 0: no limit.
@@ -71,6 +73,8 @@ pub struct Config {
     /// `TRUST_PROXY=1`: the client address is the last `X-Forwarded-For` entry.
     pub trust_proxy: bool,
     pub max_connections: usize,
+    /// `ACTIVITY_MAX`: entries kept in each `user:{id}:activity`.
+    pub activity_max: u64,
 }
 
 /// The development simulator's OAuth client id (`tools/github-sim`). It
@@ -256,8 +260,10 @@ impl Config {
                     ))
                 }
             },
+            activity_max: positive(&vars, "ACTIVITY_MAX", 1_000)?,
             max_connections: usize::try_from(positive(&vars, "MAX_CONNECTIONS", 10_000)?)
                 .map_err(|_| problem("MAX_CONNECTIONS", "is too large"))?,
+            log_filter: vars.get("RUST_LOG").map(str::to_owned),
             log_format: match vars.get("LOG_FORMAT") {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,

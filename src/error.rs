@@ -86,16 +86,22 @@ error_codes! {
     MissingSignature = "missing_signature" => UNAUTHORIZED,
     /// A webhook whose signature does not match its body.
     BadSignature = "bad_signature" => UNAUTHORIZED,
+    /// A bearer token that is unknown, revoked or expired (see `WWW-Authenticate`).
+    InvalidToken = "invalid_token" => UNAUTHORIZED,
     /// Refused (e.g. the sign-in was declined at GitHub).
     Forbidden = "forbidden" => FORBIDDEN,
     /// A state-changing request from another site.
     CrossSiteRequest = "cross_site_request" => FORBIDDEN,
+    /// The token lacks the scope the route needs (see `WWW-Authenticate`).
+    InsufficientScope = "insufficient_scope" => FORBIDDEN,
     /// No such route or resource.
     NotFound = "not_found" => NOT_FOUND,
     /// The route exists, the method does not (see `Allow`).
     MethodNotAllowed = "method_not_allowed" => METHOD_NOT_ALLOWED,
     /// The request took longer than the server allows.
     RequestTimeout = "request_timeout" => REQUEST_TIMEOUT,
+    /// `If-Match` names another version of the resource: nothing changed.
+    PreconditionFailed = "precondition_failed" => PRECONDITION_FAILED,
     /// The body is larger than 16 KiB.
     PayloadTooLarge = "payload_too_large" => PAYLOAD_TOO_LARGE,
     /// The body is neither JSON nor a form.
@@ -104,6 +110,8 @@ error_codes! {
     InvalidId = "invalid_id" => UNPROCESSABLE_ENTITY,
     /// A well-formed request with values the route does not accept.
     InvalidRequest = "invalid_request" => UNPROCESSABLE_ENTITY,
+    /// The user holds the most live API tokens already (20).
+    TooManyTokens = "too_many_tokens" => UNPROCESSABLE_ENTITY,
     /// The user's list is full (`QUOTA_SPONSOR` / `QUOTA_FREE`).
     QuotaExceeded = "quota_exceeded" => TOO_MANY_REQUESTS,
     /// Over a rate limit (`RATE_LIMIT_PER_MINUTE`, `LOGIN_RATE_PER_MINUTE`); see `Retry-After`.
@@ -134,6 +142,7 @@ impl ErrorCode {
     pub fn for_status(status: StatusCode) -> Self {
         match status.as_u16() {
             401 => Self::NotSignedIn,
+            412 => Self::PreconditionFailed,
             403 => Self::CrossSiteRequest,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
@@ -261,7 +270,20 @@ impl IntoResponse for AppError {
             error: self.code,
             message: self.message.into_owned(),
         };
-        json_response(body.error.status(), &body)
+        let mut response = json_response(body.error.status(), &body);
+        // RFC 6750 §3: a bearer failure says so in `WWW-Authenticate`.
+        let challenge = match body.error {
+            ErrorCode::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            ErrorCode::InsufficientScope => Some("Bearer error=\"insufficient_scope\""),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }
 
@@ -369,7 +391,7 @@ mod tests {
 
     #[test]
     fn a_bare_status_gets_a_code_of_that_status_where_one_exists() {
-        for status in [401, 404, 405, 408, 413, 415, 422, 429, 500, 502, 503] {
+        for status in [401, 404, 405, 408, 412, 413, 415, 422, 429, 500, 502, 503] {
             let status = StatusCode::from_u16(status).unwrap();
             assert_eq!(ErrorCode::for_status(status).status(), status);
         }

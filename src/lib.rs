@@ -17,3 +17,4 @@ pub mod state;
 pub mod store;
 pub mod sync_glue;
 pub mod telemetry;
+pub mod tokens;

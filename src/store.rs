@@ -10,6 +10,42 @@ use redis::aio::ConnectionManager;
 use sponsorgate_sync::{AddOutcome, Members, StatusUpdate, SyncError, SyncStore};
 
 use crate::node_id::NodeId;
+use crate::tokens::TokenRecord;
+
+/// How a change came: recorded with it in `user:{id}:activity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    Session,
+    Token,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Token => "token",
+        }
+    }
+}
+
+/// One entry of `user:{id}:activity`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityEntry {
+    /// The stream id (`<ms>-<seq>`): the paging cursor.
+    pub cursor: String,
+    pub at_ms: u64,
+    pub kind: String,
+    pub id: String,
+    pub via: String,
+}
+
+/// A page of activity, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityPage {
+    pub items: Vec<ActivityEntry>,
+    /// The cursor to pass as `before` for the next page, when more remain.
+    pub next: Option<String>,
+}
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +99,11 @@ pub struct Sponsorship {
     pub tier_monthly_usd: Option<u64>,
 }
 
+/// `auth:used:{id}`: token id → unix seconds of its last use.
+fn last_used_key(user_id: u64) -> String {
+    format!("auth:used:{user_id}")
+}
+
 /// `user_details:{id}` as the API shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserRecord {
@@ -105,17 +146,175 @@ impl Store {
         matches!(ping, Ok(Ok(_)))
     }
 
-    pub async fn add_exclusion(&self, user_id: u64, node_id: &NodeId) -> StoreResult<AddOutcome> {
-        Ok(self.data.add_exclusion(user_id, node_id.as_str()).await?)
+    pub async fn add_exclusion(
+        &self,
+        user_id: u64,
+        node_id: &NodeId,
+        via: Via,
+    ) -> StoreResult<AddOutcome> {
+        Ok(self
+            .data
+            .add_exclusion(user_id, node_id.as_str(), Some(via.as_str()))
+            .await?)
     }
 
     /// Returns whether the user is a sponsor (the removal persists).
-    pub async fn remove_exclusion(&self, user_id: u64, node_id: &NodeId) -> StoreResult<bool> {
+    pub async fn remove_exclusion(
+        &self,
+        user_id: u64,
+        node_id: &NodeId,
+        via: Via,
+    ) -> StoreResult<bool> {
         Ok(self
             .data
-            .remove_exclusion(user_id, node_id.as_str())
+            .remove_exclusion(user_id, node_id.as_str(), Some(via.as_str()))
             .await?
             .sponsor)
+    }
+
+    /// The user's token records (expired ones included), in no order, and
+    /// whether that is all of them (`false`: the local copy was lost and the
+    /// remote did not answer in time).
+    pub async fn tokens(&self, user_id: u64) -> StoreResult<(Vec<TokenRecord>, bool)> {
+        let Members {
+            items, complete, ..
+        } = self.data.tokens(user_id).await?;
+        let records = items
+            .iter()
+            .filter_map(|(member, _)| TokenRecord::decode(member))
+            .collect();
+        Ok((records, complete))
+    }
+
+    /// Stores a new token record; `false` when the user holds the most already.
+    pub async fn add_token(&self, user_id: u64, record: &TokenRecord) -> StoreResult<bool> {
+        Ok(matches!(
+            self.data.add_token(user_id, &record.encode()).await?,
+            AddOutcome::Added { .. }
+        ))
+    }
+
+    pub async fn remove_token(&self, user_id: u64, record: &TokenRecord) -> StoreResult<()> {
+        self.data.remove_token(user_id, &record.encode()).await?;
+        Ok(())
+    }
+
+    /// When each of the user's tokens was last used (unix seconds), from
+    /// `auth:used:{id}` (local only: it is a convenience, not a record).
+    pub async fn tokens_last_used(
+        &self,
+        user_id: u64,
+    ) -> StoreResult<std::collections::HashMap<String, u64>> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGETALL")
+            .arg(last_used_key(user_id))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Notes a use of a token, at most once a minute per token.
+    pub async fn touch_token(
+        &self,
+        user_id: u64,
+        token_id: &str,
+        now_secs: u64,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let key = last_used_key(user_id);
+        let last: Option<u64> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(token_id)
+            .query_async(&mut conn)
+            .await?;
+        if last.is_none_or(|l| now_secs >= l + 60) {
+            redis::cmd("HSET")
+                .arg(&key)
+                .arg(token_id)
+                .arg(now_secs)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn forget_token_use(&self, user_id: u64, token_id: &str) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HDEL")
+            .arg(last_used_key(user_id))
+            .arg(token_id)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` entries of `user:{id}:activity` older than `before`
+    /// (a cursor), newest first, of `kind` when given. A sponsor's stream
+    /// that the local Redis lost comes back with their preferences, so a
+    /// missing stream has the preferences read (and fetched back) first.
+    pub async fn activity(
+        &self,
+        user_id: u64,
+        limit: usize,
+        before: Option<&str>,
+        kind: Option<&str>,
+    ) -> StoreResult<ActivityPage> {
+        let key = self.data.keys().activity(user_id);
+        let mut conn = self.conn.clone();
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await?;
+        if !exists && self.data.is_sponsor(user_id).await? {
+            self.data.exclusions(user_id).await?;
+        }
+        let mut items = Vec::new();
+        let mut end = before
+            .map(|b| format!("({b}"))
+            .unwrap_or_else(|| "+".to_owned());
+        let batch = (limit + 1).clamp(16, 1_000);
+        loop {
+            let raw: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+                .arg(&key)
+                .arg(&end)
+                .arg("-")
+                .arg("COUNT")
+                .arg(batch)
+                .query_async(&mut conn)
+                .await?;
+            let exhausted = raw.len() < batch;
+            for (cursor, fields) in &raw {
+                let field = |name: &str| {
+                    fields
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let entry = ActivityEntry {
+                    at_ms: cursor
+                        .split('-')
+                        .next()
+                        .and_then(|ms| ms.parse().ok())
+                        .unwrap_or(0),
+                    cursor: cursor.clone(),
+                    kind: field("kind"),
+                    id: field("id"),
+                    via: field("via"),
+                };
+                if kind.is_none_or(|k| k == entry.kind) {
+                    if items.len() == limit {
+                        // One more exists: the page ends at the last item.
+                        let next = items.last().map(|e: &ActivityEntry| e.cursor.clone());
+                        return Ok(ActivityPage { items, next });
+                    }
+                    items.push(entry);
+                }
+            }
+            match raw.last() {
+                Some((last, _)) if !exhausted => end = format!("({last}"),
+                _ => return Ok(ActivityPage { items, next: None }),
+            }
+        }
     }
 
     pub async fn exclusions(&self, user_id: u64) -> StoreResult<ExclusionList> {

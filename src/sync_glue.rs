@@ -32,6 +32,8 @@ fn sync_config(config: &Config) -> SyncConfig {
     cfg.settings = WriteSettings {
         quota_sponsor: config.quota_sponsor,
         quota_free: config.quota_free,
+        quota_tokens: crate::tokens::MAX_TOKENS,
+        activity_max: config.activity_max,
         ttl_secs: config.ephemeral_ttl_secs,
     };
     cfg

@@ -1,5 +1,5 @@
-//! Logging. `RUST_LOG` picks the level (read once at start, by
-//! tracing-subscriber's `EnvFilter`); `LOG_FORMAT=json` switches to JSON
+//! Logging. `RUST_LOG` picks the levels (parsed with the rest of the
+//! configuration, as an `EnvFilter`); `LOG_FORMAT=json` switches to JSON
 //! lines. Secrets never reach a log line: request spans carry the path only,
 //! never the query string or headers. Field names: `docs/logging.md`.
 
@@ -11,10 +11,13 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("sponsorgate=info,sponsorgate_sync=info,tower_http=warn")
-    });
+/// The levels when `RUST_LOG` is unset (or not a valid filter).
+pub const DEFAULT_FILTER: &str = "sponsorgate=info,sponsorgate_sync=info,tower_http=warn";
+
+pub fn init(format: LogFormat, filter: Option<&str>) {
+    let filter = filter
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
     let result = if format == LogFormat::Json {
         registry

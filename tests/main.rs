@@ -8,6 +8,7 @@
 mod common;
 
 mod api_fuzz;
+mod api_tokens;
 mod architecture;
 mod browser;
 mod compose;
@@ -16,6 +17,7 @@ mod github_client;
 mod graphql_documents;
 mod hardening;
 mod http_contract;
+mod paging;
 mod process;
 mod reverify;
 mod signin;

@@ -195,8 +195,10 @@ async fn session_id_changes_at_sign_in_and_logout_ends_it() {
 
 #[tokio::test]
 async fn https_public_url_makes_the_cookie_secure() {
+    // A real app's id: the simulator's is refused off loopback.
     let app = TestApp::builder()
         .var("PUBLIC_URL", "https://gate.example.com")
+        .var("GITHUB_CLIENT_ID", "Iv1.a-real-oauth-app")
         .start()
         .await;
     let response = app.client().get(app.at("/login")).send().await.unwrap();

@@ -1,21 +1,24 @@
 //! `POST /exclude`, `GET /exclusions`, `DELETE /exclusions/{id}`.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sponsorgate_sync::AddOutcome;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::node_id::{InvalidNodeId, NodeId};
+use crate::routes::identity::Caller;
 use crate::routes::negotiate::{
     is_browser_form, is_json, media_type, prefers_html, BODY_LIMIT, FORM,
 };
 use crate::session::CurrentUser;
 use crate::state::AppState;
+use crate::store::{ExclusionList, Via};
+use crate::tokens::Scope;
 
 #[derive(Serialize, ToSchema)]
 pub struct Excluded {
@@ -36,6 +39,8 @@ pub struct Exclusions {
     /// copy could not be fetched back in time: `ids` is then only what the
     /// local Redis holds, and a later read returns everything.
     complete: bool,
+    /// The last id of this page when more remain (pass it as `after`), else null.
+    next: Option<String>,
 }
 
 /// The body of `POST /exclude`: `{"id": "..."}` as JSON, or `id=...` as a form.
@@ -156,46 +161,59 @@ fn parse_form(body: &[u8]) -> AppResult<String> {
         .ok_or_else(|| AppError::new(ErrorCode::MissingField, "the form has no id field"))
 }
 
-/// Add a node id to the signed-in user's exclusions.
+/// Add a node id to the caller's exclusions.
 #[utoipa::path(post, path = "/exclude", tag = "preferences",
     request_body(content = ExcludeRequest, content_type = "application/json",
         description = "Also accepted as application/x-www-form-urlencoded (`id=...`)."),
+    params(("If-Match" = Option<String>, Header, description = "Change only if the set's ETag is this one (or `*`); else 412 and nothing changes")),
     responses(
-        (status = 200, body = Excluded),
+        (status = 200, body = Excluded, headers(("ETag" = String, description = "The set's ETag after the change"))),
+        (status = 303, description = "From an HTML form: back to /"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("session" = []), ("bearer" = ["exclusions:write"])))]
 #[tracing::instrument(skip_all, fields(user.id))]
 pub async fn add_exclusion(
     State(state): State<AppState>,
     headers: HeaderMap,
-    user: Option<CurrentUser>,
+    caller: Option<Caller>,
     body: Result<ExcludeBody, AppError>,
 ) -> AppResult<Response> {
     let result = async {
-        let user = user.ok_or_else(AppError::not_signed_in)?;
-        tracing::Span::current().record("user.id", user.0);
+        let caller = caller.ok_or_else(AppError::not_signed_in)?;
+        caller.require(Scope::ExclusionsWrite)?;
+        tracing::Span::current().record("user.id", caller.user_id);
         let body = body?;
         let id = NodeId::parse(body.id)?;
-        match state.store.add_exclusion(user.0, &id).await? {
+        check_if_match(&state, &headers, caller.user_id).await?;
+        match state
+            .store
+            .add_exclusion(caller.user_id, &id, caller.via)
+            .await?
+        {
             AddOutcome::QuotaExceeded { limit } => Err(AppError::new(
                 ErrorCode::QuotaExceeded,
                 format!("quota reached: at most {limit} preferences"),
             )),
             AddOutcome::Added { count, sponsor, .. } => {
-                Ok((id, body.from_browser_form, count, sponsor))
+                Ok((id, body.from_browser_form, count, sponsor, caller.user_id))
             }
         }
     }
     .await;
     match result {
-        Ok((_, true, _, _)) => Ok(Redirect::to("/").into_response()),
-        Ok((id, false, count, sponsor)) => Ok(Json(Excluded {
-            id: id.into_string(),
-            persistent: sponsor,
-            count,
-        })
-        .into_response()),
+        Ok((_, true, ..)) => Ok(Redirect::to("/").into_response()),
+        Ok((id, false, count, sponsor, user_id)) => {
+            let mut response = Json(Excluded {
+                id: id.into_string(),
+                persistent: sponsor,
+                count,
+            })
+            .into_response();
+            set_etag_after_change(&state, &headers, user_id, &mut response).await;
+            Ok(response)
+        }
         // A browser form sees the page again, with the error in words.
         Err(e) if is_browser_form(&headers) => Ok(back_to_page_with(&e).into_response()),
         Err(e) => Err(e),
@@ -210,37 +228,187 @@ fn back_to_page_with(error: &AppError) -> Redirect {
     Redirect::to(&format!("/?error={}", error.code()))
 }
 
-/// The signed-in user's excluded node ids.
+/// Most ids in one answer of `GET /exclusions`, and the default `limit`.
+pub const PAGE_MAX: usize = 10_000;
+
+/// The strong ETag of a user's exclusions: a digest of the sorted ids (and
+/// of whether the list is complete), so it changes whenever the set does,
+/// whoever changed it.
+pub fn etag_of(list: &ExclusionList) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    hash.update([u8::from(list.complete)]);
+    for id in &list.ids {
+        hash.update(id.as_bytes());
+        hash.update([0]);
+    }
+    format!("\"{}\"", hex::encode(&hash.finalize()[..16]))
+}
+
+/// Whether an `If-Match` / `If-None-Match` value names `etag` (or is `*`).
+fn names_etag(header: &HeaderValue, etag: &str) -> bool {
+    header.to_str().is_ok_and(|v| {
+        v.split(',')
+            .map(str::trim)
+            .any(|candidate| candidate == "*" || candidate == etag)
+    })
+}
+
+/// 412 `precondition_failed` when `If-Match` names another version.
+async fn check_if_match(state: &AppState, headers: &HeaderMap, user_id: u64) -> AppResult<()> {
+    let Some(wanted) = headers.get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let current = etag_of(&state.store.exclusions(user_id).await?);
+    if names_etag(wanted, &current) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            ErrorCode::PreconditionFailed,
+            format!("the set changed: its ETag is {current} now; nothing was changed"),
+        ))
+    }
+}
+
+/// A conditional writer learns the new version (only it pays for the read).
+async fn set_etag_after_change(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: u64,
+    response: &mut Response,
+) {
+    if !headers.contains_key(header::IF_MATCH) {
+        return;
+    }
+    if let Ok(list) = state.store.exclusions(user_id).await {
+        if let Ok(value) = HeaderValue::from_str(&etag_of(&list)) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+    }
+}
+
+/// `GET /exclusions` paging: `limit` (1 to 10,000) and `after` (an id).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Most ids in the answer: 1 to 10,000 (default 10,000).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<u64>,
+    /// Only ids after this one (bytewise): the `next` of the previous page.
+    after: Option<String>,
+}
+
+fn page_query(raw: Option<&str>) -> AppResult<PageQuery> {
+    let mut query = PageQuery::default();
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "limit" => {
+                let limit = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|l| (1..=PAGE_MAX as u64).contains(l));
+                query.limit = Some(limit.ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("limit must be a whole number from 1 to {PAGE_MAX}"),
+                    )
+                })?);
+            }
+            "after" => query.after = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(query)
+}
+
+/// The caller's excluded node ids, sorted bytewise, a page at a time.
 #[utoipa::path(get, path = "/exclusions", tag = "preferences",
-    responses((status = 200, body = Exclusions), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(user.id = user.0))]
+    params(PageQuery,
+        ("If-None-Match" = Option<String>, Header, description = "304 when the set's ETag is still this one")),
+    responses(
+        (status = 200, body = Exclusions, headers(
+            ("ETag" = String, description = "Strong; changes whenever the set changes"),
+            ("Link" = Option<String>, description = "`<…>; rel=\"next\"` when more ids remain"))),
+        (status = 304, description = "Not modified", headers(("ETag" = String))),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("session" = []), ("bearer" = ["exclusions:read"])))]
+#[tracing::instrument(skip_all, fields(user.id = caller.user_id))]
 pub async fn list_exclusions(
     State(state): State<AppState>,
-    user: CurrentUser,
-) -> AppResult<Json<Exclusions>> {
-    let list = state.store.exclusions(user.0).await?;
-    Ok(Json(Exclusions {
-        ids: list.ids,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Response> {
+    caller.require(Scope::ExclusionsRead)?;
+    let query = page_query(raw.as_deref())?;
+    let list = state.store.exclusions(caller.user_id).await?;
+    let etag = etag_of(&list);
+    let etag_value = HeaderValue::from_str(&etag).map_err(AppError::internal)?;
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| names_etag(v, &etag))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    }
+    let limit = query.limit.map_or(PAGE_MAX, |l| l as usize);
+    let start = match &query.after {
+        // Sorted bytewise: the first id greater than `after`.
+        Some(after) => list
+            .ids
+            .partition_point(|id| id.as_bytes() <= after.as_bytes()),
+        None => 0,
+    };
+    let end = (start + limit).min(list.ids.len());
+    let next = (end < list.ids.len()).then(|| list.ids[end - 1].clone());
+    let mut response = Json(Exclusions {
+        ids: list.ids[start..end].to_vec(),
         persistent: list.persistent,
         complete: list.complete,
-    }))
+        next: next.clone(),
+    })
+    .into_response();
+    let out = response.headers_mut();
+    out.insert(header::ETAG, etag_value);
+    if let Some(next) = next {
+        let link = format!(
+            "</exclusions?limit={limit}&after={}>; rel=\"next\"",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            out.insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Remove one node id (204 also when it was not there).
 #[utoipa::path(delete, path = "/exclusions/{id}", tag = "preferences",
     params(("id" = String, Path, min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$",
-        description = "The node id, percent-encoded (the rules of `POST /exclude`'s `id`)")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(user.id = user.0))]
+        description = "The node id, percent-encoded (the rules of `POST /exclude`'s `id`)"),
+        ("If-Match" = Option<String>, Header, description = "Change only if the set's ETag is this one (or `*`); else 412 and nothing changes")),
+    responses((status = 204, headers(("ETag" = Option<String>, description = "With If-Match: the set's ETag after the change"))),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("session" = []), ("bearer" = ["exclusions:write"])))]
+#[tracing::instrument(skip_all, fields(user.id = caller.user_id))]
 pub async fn remove_exclusion(
     State(state): State<AppState>,
-    user: CurrentUser,
+    caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
-) -> AppResult<StatusCode> {
+) -> AppResult<Response> {
+    caller.require(Scope::ExclusionsWrite)?;
     let id = NodeId::parse(id)?;
-    state.store.remove_exclusion(user.0, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    check_if_match(&state, &headers, caller.user_id).await?;
+    state
+        .store
+        .remove_exclusion(caller.user_id, &id, caller.via)
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_etag_after_change(&state, &headers, caller.user_id, &mut response).await;
+    Ok(response)
 }
 
 /// `POST /exclusions/{id}/delete`: the same removal for HTML forms, which
@@ -255,7 +423,12 @@ pub async fn remove_exclusion_by_form(
     let result = async {
         let user = user.ok_or_else(AppError::not_signed_in)?;
         let id = NodeId::parse(id)?;
-        Ok::<_, AppError>(state.store.remove_exclusion(user.0, &id).await?)
+        Ok::<_, AppError>(
+            state
+                .store
+                .remove_exclusion(user.0, &id, Via::Session)
+                .await?,
+        )
     }
     .await;
     match result {

@@ -6,8 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{AppError, AppResult, ErrorBody};
-use crate::session::CurrentUser;
+use crate::routes::identity::Caller;
 use crate::state::AppState;
+use crate::tokens::Scope;
 
 #[derive(Serialize, ToSchema)]
 pub struct Me {
@@ -25,17 +26,20 @@ pub struct Me {
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/me", tag = "auth",
-    responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(user.id = user.0))]
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("session" = []), ("bearer" = ["exclusions:read"])))]
+#[tracing::instrument(skip_all, fields(user.id = caller.user_id))]
 pub async fn get_current_user(
     State(state): State<AppState>,
-    user: CurrentUser,
+    caller: Caller,
 ) -> AppResult<Json<Me>> {
+    caller.require(Scope::ExclusionsRead)?;
     // A session whose user record is gone (the local Redis lost it and the
     // remote has no copy) is treated as signed out.
     let record = state
         .store
-        .user(user.0)
+        .user(caller.user_id)
         .await?
         .ok_or_else(AppError::not_signed_in)?;
     Ok(Json(Me {

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::error::{json_response, AppError, ErrorBody, ErrorCode};
 use crate::metrics::{RouteLabel, RouteStatus};
 use crate::ratelimit::{Decision, Policy};
+use crate::routes::identity::{bearer_token, Caller};
 use crate::routes::negotiate::{is_browser_form, BODY_LIMIT};
-use crate::session::CurrentUser;
 use crate::state::AppState;
 
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -153,13 +153,13 @@ pub async fn enforce_rate_limits(
             address.to_string(),
         )
     } else {
+        // A token counts as its user.
         let (mut parts, body) = request.into_parts();
-        let user = <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(
-            &mut parts, &state,
-        )
-        .await;
+        let caller =
+            <Caller as OptionalFromRequestParts<AppState>>::from_request_parts(&mut parts, &state)
+                .await;
         let request = Request::from_parts(parts, body);
-        let Ok(Some(CurrentUser(user_id))) = user else {
+        let Ok(Some(Caller { user_id, .. })) = caller else {
             return next.run(request).await;
         };
         (
@@ -263,6 +263,21 @@ pub async fn security_headers(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// A request with a bearer token and no cookie is a script's, not a
+/// browser's: the cross-site check (which protects cookies) does not apply,
+/// so the headers it judges by are dropped before it runs. Nothing else
+/// changes: the token is still checked by the route.
+pub async fn bearer_skips_cross_site_check(mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if bearer_token(headers).is_some() && !headers.contains_key(header::COOKIE) {
+        let headers = request.headers_mut();
+        headers.remove(header::ORIGIN);
+        headers.remove("sec-fetch-site");
+        headers.remove(header::REFERER);
+    }
+    next.run(request).await
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
 //! The router: every route, its middleware, and the OpenAPI document built
 //! from the handlers' annotations.
 
+pub mod activity;
 pub mod auth;
 pub mod exclusions;
 pub mod health;
+pub mod identity;
 pub mod me;
 pub mod middleware;
 pub mod negotiate;
 pub mod openapi;
 pub mod page;
+pub mod tokens;
 pub mod webhooks;
 
 use std::time::Duration;
@@ -49,6 +52,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(exclusions::add_exclusion))
         .routes(routes!(exclusions::list_exclusions))
         .routes(routes!(exclusions::remove_exclusion))
+        .routes(routes!(activity::list_activity))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
         .routes(routes!(health::check_liveness))
         .routes(routes!(health::check_readiness))
         .routes(routes!(health::export_metrics))
@@ -100,6 +106,7 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         ))
         .layer(from_fn(middleware::json_errors))
         .layer(from_fn_with_state(state.clone(), middleware::track_metrics))
+        .layer(from_fn(middleware::bearer_skips_cross_site_check))
         .layer(csrf)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

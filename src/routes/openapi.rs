@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::response::IntoResponse;
 use axum::Json;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,10 +15,40 @@ use utoipa::OpenApi;
         (name = "auth", description = "GitHub sign-in and the session"),
         (name = "preferences", description = "Excluded node ids"),
         (name = "operations", description = "Health, readiness, metrics"),
-        (name = "webhooks", description = "GitHub Sponsors webhooks")
-    )
+        (name = "webhooks", description = "GitHub Sponsors webhooks"),
+        (name = "tokens", description = "API tokens, managed from the browser session")
+    ),
+    modifiers(&Security)
 )]
 struct ApiDoc;
+
+/// The two ways in: the session cookie, and `Authorization: Bearer sg_…`.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::routes::SESSION_COOKIE,
+                "The browser session (sign in at /login)",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sg_ + 40 letters and digits")
+                    .description(Some(
+                        "An API token from POST /tokens; its scopes say what it may do",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()

@@ -4,7 +4,10 @@ local key, meta, pending, wlist = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local sync_on, evict, kind, op = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
 local ttl, quota_sponsor, quota_free = ARGV[5], ARGV[6], ARGV[7]
 local override, owner, uid = ARGV[8], ARGV[9], ARGV[10]
-local FIRST = 11
+-- via: a change made through the API ('session', 'token'), appended to the
+-- owner's activity stream (KEYS[8]) in this same step; '' for none.
+local via, activity_max = ARGV[11], ARGV[12]
+local FIRST = 13
 local sponsors_lost = false
 if override == '' and owner == 'u' then
   override, sponsors_lost = sponsorship_from(sync_on, KEYS[5], KEYS[6], KEYS[7], evict, uid)
@@ -61,6 +64,18 @@ if ttl ~= '0' and exists then
   elseif sp == '0' then
     redis.call('EXPIRE', key, ttl)
     events = events + 1
+  end
+end
+
+if via ~= '' and changed == 1 and kind == 'set' then
+  local activity = KEYS[8]
+  redis.call('XADD', activity, 'MAXLEN', activity_max, '*',
+    'kind', op == 'a' and 'add' or 'remove', 'id', ARGV[FIRST], 'via', via)
+  -- The stream lives as long as the set: a non-sponsor's expires with it.
+  if sp == '0' and ttl ~= '0' then
+    redis.call('EXPIRE', activity, ttl)
+  elseif sp == '1' then
+    redis.call('PERSIST', activity)
   end
 end
 

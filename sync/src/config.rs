@@ -37,6 +37,8 @@ impl SyncConfig {
             settings: crate::tiers::WriteSettings {
                 quota_sponsor: 100_000,
                 quota_free: 1_000,
+                quota_tokens: 20,
+                activity_max: 1000,
                 ttl_secs: 86_400,
             },
             sponsorable: sponsorable.into(),

@@ -307,64 +307,104 @@ impl Inner {
 }
 
 impl SyncStore {
-    /// One node id added to or removed from `user:{id}:mnodes`.
-    async fn change_exclusion(
+    /// One member added to or removed from a set of the user's.
+    async fn change_member(
         &self,
-        user_id: u64,
-        node_id: &str,
+        key: SponsorKey,
+        member: &str,
         add: bool,
+        via: Option<&str>,
     ) -> Result<WriteReply, SyncError> {
-        let key = SponsorKey::Mnodes(user_id);
         self.inner
             .write(Change {
                 key: &key,
                 add,
-                items: &[(node_id, "")],
+                items: &[(member, "")],
                 status: None,
+                via,
             })
             .await
     }
 
-    /// `POST /exclude`: adds a node id to `user:{id}:mnodes`.
+    /// `POST /exclude`: adds a node id to `user:{id}:mnodes`; with `via`
+    /// (how the request came), the change is also appended to
+    /// `user:{id}:activity` in the same step.
     pub async fn add_exclusion(
         &self,
         user_id: u64,
         node_id: &str,
+        via: Option<&str>,
     ) -> Result<AddOutcome, SyncError> {
-        Ok(match self.change_exclusion(user_id, node_id, true).await? {
-            WriteReply::QuotaExceeded { limit } => AddOutcome::QuotaExceeded { limit },
-            WriteReply::Done {
-                changed,
-                sponsor,
-                count,
-                ..
-            } => AddOutcome::Added {
-                added: changed,
-                count,
-                sponsor: sponsor.unwrap_or(false),
-            },
-        })
+        let key = SponsorKey::Mnodes(user_id);
+        added(self.change_member(key, node_id, true, via).await?)
     }
 
-    /// `DELETE /exclusions/{id}`.
+    /// `DELETE /exclusions/{id}` (recorded in the activity with `via`).
     pub async fn remove_exclusion(
         &self,
         user_id: u64,
         node_id: &str,
+        via: Option<&str>,
     ) -> Result<WriteOutcome, SyncError> {
-        match self.change_exclusion(user_id, node_id, false).await? {
-            WriteReply::Done {
-                changed, sponsor, ..
-            } => Ok(WriteOutcome {
-                changed,
-                sponsor: sponsor.unwrap_or(false),
-            }),
-            WriteReply::QuotaExceeded { .. } => {
-                Err(SyncError::protocol("remove", "quota on a removal"))
-            }
-        }
+        let key = SponsorKey::Mnodes(user_id);
+        removed(self.change_member(key, node_id, false, via).await?)
     }
 
+    /// Adds an API token record to `auth:tokens:{id}` (at most
+    /// `quota_tokens` per user: `QuotaExceeded` beyond).
+    pub async fn add_token(&self, user_id: u64, record: &str) -> Result<AddOutcome, SyncError> {
+        let key = SponsorKey::Tokens(user_id);
+        added(self.change_member(key, record, true, None).await?)
+    }
+
+    /// Removes an API token record (a revocation, or an expired token).
+    pub async fn remove_token(
+        &self,
+        user_id: u64,
+        record: &str,
+    ) -> Result<WriteOutcome, SyncError> {
+        let key = SponsorKey::Tokens(user_id);
+        removed(self.change_member(key, record, false, None).await?)
+    }
+
+    /// The user's API token records (fetched back first, within the bound,
+    /// when the local copy was lost).
+    pub async fn tokens(&self, user_id: u64) -> Result<Members, SyncError> {
+        self.inner.read_all(&SponsorKey::Tokens(user_id)).await
+    }
+}
+
+fn added(reply: WriteReply) -> Result<AddOutcome, SyncError> {
+    Ok(match reply {
+        WriteReply::QuotaExceeded { limit } => AddOutcome::QuotaExceeded { limit },
+        WriteReply::Done {
+            changed,
+            sponsor,
+            count,
+            ..
+        } => AddOutcome::Added {
+            added: changed,
+            count,
+            sponsor: sponsor.unwrap_or(false),
+        },
+    })
+}
+
+fn removed(reply: WriteReply) -> Result<WriteOutcome, SyncError> {
+    match reply {
+        WriteReply::Done {
+            changed, sponsor, ..
+        } => Ok(WriteOutcome {
+            changed,
+            sponsor: sponsor.unwrap_or(false),
+        }),
+        WriteReply::QuotaExceeded { .. } => {
+            Err(SyncError::protocol("remove", "quota on a removal"))
+        }
+    }
+}
+
+impl SyncStore {
     /// `GET /exclusions`: the ids sorted bytewise.
     pub async fn exclusions(&self, user_id: u64) -> Result<Members, SyncError> {
         self.inner.read_all(&SponsorKey::Mnodes(user_id)).await
@@ -421,12 +461,14 @@ impl SyncStore {
                     add: now,
                     items: &[(id.as_str(), "")],
                     status: None,
+                    via: None,
                 })
                 .await?;
         }
         let mnodes = SponsorKey::Mnodes(user_id);
         let details = SponsorKey::UserDetails(user_id);
-        for key in [&mnodes, &details] {
+        let tokens = SponsorKey::Tokens(user_id);
+        for key in [&mnodes, &details, &tokens] {
             let before = inner.tiers.set_status(key, now, false).await?;
             if now && before != Some(true) && inner.remote.is_some() {
                 // A returning sponsor's kept remote copy comes back now.
@@ -441,6 +483,7 @@ impl SyncStore {
                 add: true,
                 items: &items,
                 status: Some(now),
+                via: None,
             })
             .await?;
         Ok((was, now))

@@ -155,6 +155,10 @@ pub async fn push_key<T: Tiers>(
             DiffOutcome::NotSponsor => t.forget(key, &[marker]).await?,
         }
     }
+    // The activity of the changes just pushed follows them (a sponsor's only).
+    if let (SponsorKey::Mnodes(uid), false) = (key, report.stamps.is_empty()) {
+        t.push_activity(*uid).await?;
+    }
     Ok(report)
 }
 
@@ -347,6 +351,10 @@ pub async fn fetch_back<T: Tiers>(
         cursor = next;
     }
     if t.finish_fetch(key, token, remote_stamp).await? {
+        // The local Redis lost the preferences, so their activity too.
+        if let SponsorKey::Mnodes(uid) = key {
+            t.restore_activity(*uid).await?;
+        }
         Ok(Hydration::Complete)
     } else {
         Ok(Hydration::Busy)

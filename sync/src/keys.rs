@@ -32,6 +32,9 @@ pub enum SponsorKey {
     UserDetails(u64),
     /// `user:{id}:mnodes`: set of node ids the user excluded.
     Mnodes(u64),
+    /// `auth:tokens:{id}`: set of the user's API token records (the service's
+    /// own key, not public; a sponsor's persists like their preferences).
+    Tokens(u64),
 }
 
 impl Keys {
@@ -54,6 +57,17 @@ impl Keys {
     /// `user:{id}:mnodes`
     pub fn mnodes(&self, user_id: u64) -> String {
         format!("user:{user_id}:mnodes")
+    }
+
+    /// `user:{id}:activity`: the stream of the user's changes made through
+    /// the API (public; written in the same step as each change).
+    pub fn activity(&self, user_id: u64) -> String {
+        format!("user:{user_id}:activity")
+    }
+
+    /// `auth:tokens:{id}`
+    pub fn tokens(&self, user_id: u64) -> String {
+        format!("auth:tokens:{user_id}")
     }
 
     /// Per-key sync metadata (local and remote): `sync:m:{key}`. The braces
@@ -98,6 +112,7 @@ impl Keys {
             SponsorKey::Sponsors => self.sponsors.clone(),
             SponsorKey::UserDetails(id) => self.user_details(*id),
             SponsorKey::Mnodes(id) => self.mnodes(*id),
+            SponsorKey::Tokens(id) => self.tokens(*id),
         }
     }
 
@@ -110,6 +125,9 @@ impl Keys {
         if let Some(id) = key.strip_prefix("user_details:") {
             return parse_id(id).map(SponsorKey::UserDetails);
         }
+        if let Some(id) = key.strip_prefix("auth:tokens:") {
+            return parse_id(id).map(SponsorKey::Tokens);
+        }
         let id = key.strip_prefix("user:")?.strip_suffix(":mnodes")?;
         parse_id(id).map(SponsorKey::Mnodes)
     }
@@ -120,7 +138,9 @@ impl SponsorKey {
     pub fn user_id(&self) -> Option<u64> {
         match self {
             SponsorKey::Sponsors => None,
-            SponsorKey::UserDetails(id) | SponsorKey::Mnodes(id) => Some(*id),
+            SponsorKey::UserDetails(id) | SponsorKey::Mnodes(id) | SponsorKey::Tokens(id) => {
+                Some(*id)
+            }
         }
     }
 }

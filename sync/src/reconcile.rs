@@ -92,7 +92,11 @@ impl Inner {
                 else {
                     continue;
                 };
-                for key in [SponsorKey::UserDetails(id), SponsorKey::Mnodes(id)] {
+                for key in [
+                    SponsorKey::UserDetails(id),
+                    SponsorKey::Mnodes(id),
+                    SponsorKey::Tokens(id),
+                ] {
                     self.reconcile_one(&key, &mut report).await?;
                 }
             }

@@ -29,6 +29,9 @@ pub struct Change<'a> {
     /// The owner's sponsorship to record with the change (a status change),
     /// instead of the one in the key's meta.
     pub status: Option<bool>,
+    /// A change of `user:{id}:mnodes` made through the API: how it came
+    /// (`session`, `token`). The same step appends it to `user:{id}:activity`.
+    pub via: Option<&'a str>,
 }
 
 /// How a key stands locally.
@@ -171,6 +174,31 @@ pub trait Tiers {
     ) -> Result<Stamp, SyncError>;
     async fn remote_scan(&self, key: &SponsorKey, cursor: u64) -> Result<(u64, Items), SyncError>;
     async fn remote_stamp(&self, key: &SponsorKey) -> Result<Stamp, SyncError>;
+    /// A sponsor's `user:{id}:activity`: copies the entries the remote lacks.
+    async fn push_activity(&self, user_id: u64) -> Result<(), SyncError>;
+    /// Merges the remote copy of a sponsor's activity into the local stream
+    /// (after a fetch-back of their preferences: the local lost both).
+    async fn restore_activity(&self, user_id: u64) -> Result<(), SyncError>;
+}
+
+/// Stream entries as the activity scripts take them: (id, kind, node id, via)...
+fn add_activity_args(
+    inv: &mut redis::ScriptInvocation<'_>,
+    entries: &[(String, Vec<(String, String)>)],
+) {
+    for (id, fields) in entries {
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        inv.arg(id)
+            .arg(field("kind"))
+            .arg(field("id"))
+            .arg(field("via"));
+    }
 }
 
 fn lua(body: &str) -> Script {
@@ -192,6 +220,8 @@ pub(crate) struct Scripts {
     stage: Script,
     sponsor_check: Script,
     remote_apply: Script,
+    activity_append: Script,
+    activity_restore: Script,
 }
 
 impl Scripts {
@@ -211,6 +241,8 @@ impl Scripts {
             stage: lua(include_str!("../lua/stage.lua")),
             sponsor_check: lua(include_str!("../lua/sponsor_check.lua")),
             remote_apply: Script::new(include_str!("../lua/remote_apply.lua")),
+            activity_append: Script::new(include_str!("../lua/activity_append.lua")),
+            activity_restore: Script::new(include_str!("../lua/activity_restore.lua")),
         }
     }
 }
@@ -220,6 +252,10 @@ impl Scripts {
 pub struct WriteSettings {
     pub quota_sponsor: u64,
     pub quota_free: u64,
+    /// Most API token records per user (`auth:tokens:{id}`).
+    pub quota_tokens: u64,
+    /// Most entries kept in `user:{id}:activity`.
+    pub activity_max: u64,
     /// TTL of a non-sponsor's `user:{id}:mnodes`.
     pub ttl_secs: u64,
 }
@@ -368,6 +404,15 @@ impl RedisTiers {
         flag(self.evicting.load(Ordering::Relaxed))
     }
 
+    /// The most members a key may hold, for a sponsor or not.
+    fn quota(&self, key: &SponsorKey, sponsor: bool) -> u64 {
+        match (key, sponsor) {
+            (SponsorKey::Tokens(_), _) => self.settings.quota_tokens,
+            (_, true) => self.settings.quota_sponsor,
+            (_, false) => self.settings.quota_free,
+        }
+    }
+
     fn ttl(&self, key: &SponsorKey) -> u64 {
         match key {
             SponsorKey::Mnodes(_) => self.settings.ttl_secs.max(1),
@@ -442,11 +487,20 @@ impl Tiers for RedisTiers {
             .arg(kind(change.key))
             .arg(if change.add { "a" } else { "r" })
             .arg(self.ttl(change.key))
-            .arg(self.settings.quota_sponsor)
-            .arg(self.settings.quota_free)
+            .arg(self.quota(change.key, true))
+            .arg(self.quota(change.key, false))
             .arg(change.status.map(flag).unwrap_or(""))
             .arg(owner(change.key))
             .arg(change.key.user_id().unwrap_or(0));
+        match (change.via, change.key) {
+            (Some(via), SponsorKey::Mnodes(id)) => {
+                inv.key(self.keys.activity(*id));
+                inv.arg(via).arg(self.settings.activity_max.max(1));
+            }
+            _ => {
+                inv.arg("").arg(0);
+            }
+        }
         let hash = matches!(change.key, SponsorKey::UserDetails(_));
         for (field, value) in change.items {
             inv.arg(*field);
@@ -767,5 +821,82 @@ impl Tiers for RedisTiers {
             .await
             .map_err(|e| self.remote_err(e))?;
         Ok(s.and_then(|s| s.parse().ok()).unwrap_or(0))
+    }
+
+    async fn push_activity(&self, user_id: u64) -> Result<(), SyncError> {
+        let name = self.keys.activity(user_id);
+        let meta = self.keys.meta(&self.keys.mnodes(user_id));
+        let sponsor: Option<String> = self
+            .local
+            .query(redis::cmd("HGET").arg(&meta).arg("sp"))
+            .await
+            .map_err(SyncError::Local)?;
+        if sponsor.as_deref() != Some("1") {
+            return Ok(());
+        }
+        let last: Vec<(String, Vec<(String, String)>)> = self
+            .remote()?
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(&name)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await
+            .map_err(|e| self.remote_err(e))?;
+        let after = last
+            .first()
+            .map(|(id, _)| format!("({id}"))
+            .unwrap_or_else(|| "-".to_owned());
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .local
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(&name)
+                    .arg(after)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(self.settings.activity_max.max(1)),
+            )
+            .await
+            .map_err(SyncError::Local)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.scripts.activity_append.prepare_invoke();
+        inv.key(&name).arg(self.settings.activity_max.max(1));
+        add_activity_args(&mut inv, &entries);
+        let _: i64 = self
+            .remote()?
+            .invoke(&inv)
+            .await
+            .map_err(|e| self.remote_err(e))?;
+        Ok(())
+    }
+
+    async fn restore_activity(&self, user_id: u64) -> Result<(), SyncError> {
+        let name = self.keys.activity(user_id);
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .remote()?
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(&name)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(self.settings.activity_max.max(1)),
+            )
+            .await
+            .map_err(|e| self.remote_err(e))?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.scripts.activity_restore.prepare_invoke();
+        inv.key(&name).arg(self.settings.activity_max.max(1));
+        add_activity_args(&mut inv, &entries);
+        let _: i64 = self.local.invoke(&inv).await.map_err(SyncError::Local)?;
+        Ok(())
     }
 }

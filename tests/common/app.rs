@@ -303,6 +303,20 @@ impl TestApp {
 }
 
 impl SignedIn {
+    /// `POST /tokens` with these scopes (no expiry): the token.
+    pub async fn create_token(&self, app: &TestApp, scopes: &[&str]) -> String {
+        let response = self
+            .client
+            .post(app.at("/tokens"))
+            .json(&serde_json::json!({"name": "test", "scopes": scopes, "expires_in_days": null}))
+            .send()
+            .await
+            .expect("POST /tokens");
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, 201, "POST /tokens: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
     /// `POST /exclude {"id": id}` as this user: (status, JSON body).
     pub async fn exclude(&self, app: &TestApp, id: &str) -> (u16, Value) {
         let request = self
@@ -335,6 +349,30 @@ impl SignedIn {
     pub async fn get(&self, app: &TestApp, path: &str) -> (u16, Value) {
         status_json(self.client.get(app.at(path)).send().await.expect("GET")).await
     }
+}
+
+/// A client that is not a browser: no cookies, no redirects.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// `method url` with `Authorization: Bearer token`: (status, headers, JSON body).
+pub async fn with_token(
+    request: reqwest::RequestBuilder,
+    token: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("bearer request");
+    let headers = response.headers().clone();
+    let (status, body) = status_json(response).await;
+    (status, headers, body)
 }
 
 pub fn location(response: &reqwest::Response) -> String {

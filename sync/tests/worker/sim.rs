@@ -40,6 +40,8 @@ const MEMBERS: [&str; 5] = ["a", "b", "c", "d", "e"];
 const SETTINGS: WriteSettings = WriteSettings {
     quota_sponsor: 1000,
     quota_free: 1000,
+    quota_tokens: 20,
+    activity_max: 1000,
     ttl_secs: 3600,
 };
 /// A killed fetcher's lease runs out quickly, so the simulation never waits long.
@@ -171,6 +173,12 @@ impl Tiers for Gated {
     }
     async fn remote_stamp(&self, k: &SponsorKey) -> Result<Stamp, SyncError> {
         gated!(remote self, self.inner.remote_stamp(k).await)
+    }
+    async fn push_activity(&self, uid: u64) -> Result<(), SyncError> {
+        gated!(remote self, self.inner.push_activity(uid).await)
+    }
+    async fn restore_activity(&self, uid: u64) -> Result<(), SyncError> {
+        gated!(remote self, self.inner.restore_activity(uid).await)
     }
 }
 
@@ -384,6 +392,7 @@ impl Sim {
             add: sponsor,
             items: &[(uid.as_str(), "")],
             status: None,
+            via: None,
         };
         // A first call after a restart of the local Redis meets a dead connection.
         for attempt in 0.. {
@@ -439,6 +448,7 @@ impl Sim {
                     add,
                     items: &[(m, "")],
                     status: Some(self.sponsor),
+                    via: None,
                 };
                 if self.api.write(&change).await.is_ok() {
                     *self.stats.entry("api writes").or_default() += 1;

@@ -13,6 +13,8 @@ use crate::redis_server::RedisServer;
 const SETTINGS: WriteSettings = WriteSettings {
     quota_sponsor: 1000,
     quota_free: 1000,
+    quota_tokens: 20,
+    activity_max: 1000,
     ttl_secs: 3600,
 };
 

@@ -1,0 +1,259 @@
+//! API tokens over real HTTP: created from the session, used with
+//! `Authorization: Bearer`, scoped, revoked on every instance at once.
+
+use std::time::Duration;
+
+use redis::Commands;
+use serde_json::json;
+
+use crate::common::app::{plain_client, status_json, with_token};
+use crate::common::{eventually, TestApp};
+
+const BOTH: &[&str] = &["exclusions:read", "exclusions:write"];
+
+#[tokio::test]
+async fn tokens_work_on_every_instance_and_a_revocation_is_immediate() {
+    let app = TestApp::spawn().await;
+    let other = app.another_instance().await;
+    let alice = app.sign_in("alice").await;
+    let response = alice
+        .client
+        .post(app.at("/tokens"))
+        .json(&json!({"name": "notebook", "scopes": BOTH, "expires_in_days": 30}))
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = status_json(response).await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("sg_") && token.len() == 43, "{token}");
+    assert!(token[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
+    let expires = created["expires_at"].as_u64().unwrap();
+    let made = created["created_at"].as_u64().unwrap();
+    assert_eq!(expires - made, 30 * 86_400);
+    // Only a digest is stored.
+    let stored: Vec<String> = app.local_conn().smembers("auth:tokens:1001").unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(&token[3..]), "{stored:?}");
+
+    // The other instance knows it (nothing per process).
+    let client = plain_client();
+    let (status, _, me) = with_token(client.get(other.at("/me")), &token).await;
+    assert_eq!((status, me["id"].as_u64()), (200, Some(1001)));
+    let (status, _, added) = with_token(
+        client.post(other.at("/exclude")).json(&json!({"id": "n1"})),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        (status, added["persistent"].as_bool()),
+        (200, Some(true)),
+        "{added}"
+    );
+    let (status, _, list) = with_token(client.get(other.at("/exclusions")), &token).await;
+    assert_eq!((status, list["ids"].clone()), (200, json!(["n1"])));
+
+    let (_, listed) = alice.get(&app, "/tokens").await;
+    let entry = &listed["tokens"][0];
+    assert_eq!(entry["name"], "notebook");
+    assert!(
+        entry.get("token").is_none(),
+        "no secret in the list: {listed}"
+    );
+    assert!(entry["last_used_at"].as_u64().unwrap() >= made, "{listed}");
+
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        alice
+            .client
+            .delete(app.at(&format!("/tokens/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let (status, headers, body) = with_token(client.get(other.at("/me")), &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    assert_eq!(
+        headers["www-authenticate"].to_str().unwrap(),
+        "Bearer error=\"invalid_token\""
+    );
+    assert_eq!(
+        alice
+            .client
+            .delete(app.at(&format!("/tokens/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn scopes_expiry_and_the_session_rule_are_enforced() {
+    let app = TestApp::spawn().await;
+    let bob = app.sign_in("bob").await;
+    let reader = bob.create_token(&app, &["exclusions:read"]).await;
+    let client = plain_client();
+    let (status, headers, body) = with_token(
+        client.post(app.at("/exclude")).json(&json!({"id": "x"})),
+        &reader,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("insufficient_scope"));
+    assert_eq!(
+        with_token(client.get(app.at("/exclusions")), &reader)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        with_token(client.delete(app.at("/exclusions/x")), &reader)
+            .await
+            .0,
+        403
+    );
+    // Tokens are managed from the browser session only.
+    assert_eq!(
+        with_token(client.get(app.at("/tokens")), &reader).await.0,
+        403
+    );
+    let (status, _, _) = with_token(
+        client
+            .post(app.at("/tokens"))
+            .json(&json!({"name": "n", "scopes": BOTH})),
+        &reader,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Look-alikes, and a real token made to expire.
+    for fake in ["sg_notatoken", "ghp_0123456789", &reader[..42]] {
+        let (status, _, body) = with_token(client.get(app.at("/me")), fake).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_token")),
+            "{fake}"
+        );
+    }
+    let mut local = app.local_conn();
+    let record: String = local.spop("auth:tokens:1002").unwrap();
+    let mut parts: Vec<&str> = record.splitn(7, '|').collect();
+    parts[4] = "1";
+    let _: () = local.sadd("auth:tokens:1002", parts.join("|")).unwrap();
+    assert_eq!(with_token(client.get(app.at("/me")), &reader).await.0, 401);
+
+    // The rules of a new token, and at most 20 live ones.
+    for bad in [
+        json!({"name": "", "scopes": BOTH}),
+        json!({"name": "n", "scopes": []}),
+        json!({"name": "n", "scopes": ["admin"]}),
+        json!({"name": "n", "scopes": BOTH, "expires_in_days": 0}),
+        json!({"name": "n", "scopes": BOTH, "expires_in_days": 366}),
+    ] {
+        let response = bob
+            .client
+            .post(app.at("/tokens"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{bad}");
+    }
+    for _ in 0..20 {
+        bob.create_token(&app, BOTH).await;
+    }
+    let response = bob
+        .client
+        .post(app.at("/tokens"))
+        .json(&json!({"name": "21st", "scopes": BOTH}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(response).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("too_many_tokens"))
+    );
+}
+
+#[tokio::test]
+async fn bearer_requests_skip_the_cross_site_check_and_count_as_their_user() {
+    let app = TestApp::builder()
+        .var("RATE_LIMIT_PER_MINUTE", 2)
+        .start()
+        .await;
+    let bob = app.sign_in("bob").await;
+    let token = bob.create_token(&app, BOTH).await;
+    let client = plain_client();
+    let evil = |request: reqwest::RequestBuilder| request.header("origin", "https://evil.example");
+    // A script's request from anywhere carries no cookie: allowed.
+    let (status, _, body) = with_token(
+        evil(client.post(app.at("/exclude"))).json(&json!({"id": "a"})),
+        &token,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A cookie from another site is still refused.
+    let refused = evil(bob.client.post(app.at("/exclude")))
+        .json(&json!({"id": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    // Token and session share the user's limit (2 per minute; the token
+    // creation counted as one).
+    let (status, _, body) = with_token(
+        client.post(app.at("/exclude")).json(&json!({"id": "c"})),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_sponsors_tokens_survive_a_local_flush() {
+    let app = TestApp::builder().with_remote().start().await;
+    let alice = app.sign_in("alice").await;
+    let token = alice.create_token(&app, BOTH).await;
+    let mut remote = app.remote_conn();
+    eventually(
+        Duration::from_secs(10),
+        "the token record on the remote",
+        || {
+            let n: usize = remote.scard("auth:tokens:1001").unwrap();
+            async move { (n == 1).then_some(()) }
+        },
+    )
+    .await;
+    let _: () = redis::cmd("FLUSHALL").query(&mut app.local_conn()).unwrap();
+    let client = plain_client();
+    let me = eventually(Duration::from_secs(10), "GET /me with the token", || {
+        let request = client.get(app.at("/me"));
+        let token = token.clone();
+        async move {
+            let (status, _, body) = with_token(request, &token).await;
+            // 503 (not 401) while the records are on their way back.
+            assert!(status == 200 || status == 503, "{status} {body}");
+            (status == 200).then_some(body)
+        }
+    })
+    .await;
+    assert_eq!(me["id"].as_u64(), Some(1001), "{me}");
+}
