@@ -99,6 +99,18 @@ pub struct Sponsorship {
     pub tier_monthly_usd: Option<u64>,
 }
 
+/// The stream id just before `id` (`<ms>-<seq>`), for an exclusive range;
+/// `None` before `0-0` or for a malformed id.
+fn id_before(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    match (ms, seq) {
+        (_, s) if s > 0 => Some(format!("{ms}-{}", s - 1)),
+        (0, 0) => None,
+        (m, _) => Some(format!("{}-{}", m - 1, u64::MAX)),
+    }
+}
+
 /// `auth:used:{id}`: token id → unix seconds of its last use.
 fn last_used_key(user_id: u64) -> String {
     format!("auth:used:{user_id}")
@@ -268,9 +280,19 @@ impl Store {
             self.data.exclusions(user_id).await?;
         }
         let mut items = Vec::new();
-        let mut end = before
-            .map(|b| format!("({b}"))
-            .unwrap_or_else(|| "+".to_owned());
+        let mut end = match before {
+            None => "+".to_owned(),
+            Some(cursor) => match id_before(cursor) {
+                Some(end) => end,
+                // Nothing is older than the first possible id.
+                None => {
+                    return Ok(ActivityPage {
+                        items: vec![],
+                        next: None,
+                    })
+                }
+            },
+        };
         let batch = (limit + 1).clamp(16, 1_000);
         loop {
             let raw: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
@@ -311,7 +333,10 @@ impl Store {
                 }
             }
             match raw.last() {
-                Some((last, _)) if !exhausted => end = format!("({last}"),
+                Some((last, _)) if !exhausted => match id_before(last) {
+                    Some(before_last) => end = before_last,
+                    None => return Ok(ActivityPage { items, next: None }),
+                },
                 _ => return Ok(ActivityPage { items, next: None }),
             }
         }
@@ -432,5 +457,18 @@ impl Store {
     /// when the local copy was lost).
     pub async fn is_sponsor(&self, user_id: u64) -> StoreResult<bool> {
         Ok(self.data.is_sponsor(user_id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_before_a_stream_id() {
+        assert_eq!(id_before("5-3").as_deref(), Some("5-2"));
+        assert_eq!(id_before("5-0").as_deref(), Some("4-18446744073709551615"));
+        assert_eq!(id_before("0-0"), None);
+        assert_eq!(id_before("x-1"), None);
     }
 }

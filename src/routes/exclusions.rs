@@ -295,6 +295,11 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<u64>,
     /// Only ids after this one (bytewise): the `next` of the previous page.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     after: Option<String>,
 }
 
@@ -314,7 +319,11 @@ fn page_query(raw: Option<&str>) -> AppResult<PageQuery> {
                     )
                 })?);
             }
-            "after" => query.after = Some(value.into_owned()),
+            "after" => {
+                let after = NodeId::parse(value.into_owned())
+                    .map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("after: {e}")))?;
+                query.after = Some(after.into_string());
+            }
             _ => {}
         }
     }

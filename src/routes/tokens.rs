@@ -19,14 +19,18 @@ use crate::tokens::{self, Scope, TokenRecord, MAX_TOKENS};
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for: 1 to 100 characters, no control characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     name: String,
     /// At least one of `exclusions:read`, `exclusions:write`.
     #[schema(min_items = 1)]
     scopes: Vec<Scope>,
     /// 1 to 365, or null for a token that does not expire.
-    #[schema(minimum = 1, maximum = 365)]
-    expires_in_days: Option<u64>,
+    #[schema(minimum = 1, maximum = 365, value_type = Option<u64>)]
+    expires_in_days: Option<serde_json::Number>,
 }
 
 /// A token as listed (never its secret).
@@ -68,7 +72,7 @@ fn invalid(message: impl Into<String>) -> AppError {
 
 /// The request checked against the rules of the schema.
 fn validate(request: NewToken) -> AppResult<(String, Vec<Scope>, Option<u64>)> {
-    let name = request.name.trim().to_owned();
+    let name = request.name;
     let chars = name.chars().count();
     if !(1..=100).contains(&chars) || name.chars().any(char::is_control) {
         return Err(invalid(
@@ -83,23 +87,30 @@ fn validate(request: NewToken) -> AppResult<(String, Vec<Scope>, Option<u64>)> {
             "scopes must name exclusions:read, exclusions:write or both",
         ));
     }
-    if let Some(days) = request.expires_in_days {
-        if !(1..=365).contains(&days) {
-            return Err(invalid("expires_in_days must be 1 to 365, or null"));
-        }
-    }
-    Ok((name, scopes, request.expires_in_days))
+    // A whole number, also when written `30.0` (JSON does not tell them apart).
+    let days = match request.expires_in_days {
+        None => None,
+        Some(n) => Some(
+            n.as_f64()
+                .filter(|d| d.fract() == 0.0 && (1.0..=365.0).contains(d))
+                .map(|d| d as u64)
+                .ok_or_else(|| {
+                    invalid("expires_in_days must be a whole number from 1 to 365, or null")
+                })?,
+        ),
+    };
+    Ok((name, scopes, days))
 }
 
-/// Create an API token (shown once in this answer).
+/// Create an API token (shown once in this answer). Needs the browser
+/// session: a request with a token is refused (403).
 #[utoipa::path(post, path = "/tokens", tag = "tokens",
     request_body(content = NewToken, content_type = "application/json"),
     responses((status = 201, body = CreatedToken),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "A value out of range, or 20 live tokens already", body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("session" = [])))]
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user.id = caller.user_id))]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -160,11 +171,10 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// The caller's live tokens (no secrets).
+/// The caller's live tokens (no secrets). Needs the browser session.
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
     responses((status = 200, body = TokenList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 503, body = ErrorBody)),
-    security(("session" = [])))]
+        (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user.id = caller.user_id))]
 pub async fn list_tokens(
     State(state): State<AppState>,
@@ -216,13 +226,13 @@ impl TokenInfo {
     }
 }
 
-/// Revoke a token: it stops working at once, on every instance.
+/// Revoke a token: it stops working at once, on every instance. Needs the
+/// browser session.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
     params(("id" = String, Path, description = "The token's id (`tok_…`)")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "Not one of the caller's tokens", body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("session" = [])))]
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user.id = caller.user_id))]
 pub async fn revoke_token(
     State(state): State<AppState>,
@@ -258,7 +268,7 @@ mod tests {
         NewToken {
             name: name.to_owned(),
             scopes,
-            expires_in_days: days,
+            expires_in_days: days.map(serde_json::Number::from),
         }
     }
 
@@ -274,9 +284,15 @@ mod tests {
             request("a\nb", read.clone(), None),
             request("ci", vec![], None),
             request("ci", read.clone(), Some(0)),
-            request("ci", read, Some(366)),
+            request("ci", read.clone(), Some(366)),
         ] {
             assert_eq!(validate(bad).unwrap_err().code(), ErrorCode::InvalidRequest);
         }
+        let mut whole = request("ci", read.clone(), None);
+        whole.expires_in_days = serde_json::Number::from_f64(30.0);
+        assert_eq!(validate(whole).unwrap().2, Some(30));
+        let mut fraction = request("ci", read, None);
+        fraction.expires_in_days = serde_json::Number::from_f64(1.5);
+        assert!(validate(fraction).is_err());
     }
 }
