@@ -1,4 +1,32 @@
-// sponsorgate: progressive enhancement of the exclusion forms.
+// sponsorgate: progressive enhancement of the page's forms.
+//
+// The copy button of a new API token: shown only with this script; copies
+// with the Clipboard API, or selects the text where that is not allowed.
+(function () {
+  "use strict";
+  var input = document.getElementById("new-token");
+  var button = document.getElementById("copy-token");
+  var notice = document.getElementById("copy-notice");
+  if (!input || !button) {
+    return;
+  }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    function selected() {
+      input.focus();
+      input.select();
+      notice.textContent = "Selected: press Ctrl+C (or Cmd+C) to copy.";
+    }
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(input.value).then(function () {
+        notice.textContent = "Copied.";
+      }, selected);
+    } else {
+      selected();
+    }
+  });
+})();
+
 // Without this script the forms post and the server answers 303 to "/".
 // With it, adding and removing go through the JSON API (POST /exclude,
 // DELETE /exclusions/{id}) and the list is updated in place; errors are

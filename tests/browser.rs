@@ -20,7 +20,7 @@ use redis::Commands;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::{json, Value};
 
-use crate::common::app::location;
+use crate::common::app::{location, plain_client, with_token};
 use crate::common::TestApp;
 
 const HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
@@ -431,6 +431,8 @@ async fn as_alice_with_javascript(client: &Client, app: &TestApp) {
     assert_eq!(listed(client).await, ["MDQ6VXNlcjE="]);
     assert_eq!(members(app, 1001), ["MDQ6VXNlcjE="]);
 
+    api_token_in_the_page(client, app, 1001, true).await;
+
     // A phone-sized window: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
     assert_eq!(
@@ -506,8 +508,78 @@ async fn as_bob_without_javascript(client: &Client, app: &TestApp) {
     assert_eq!(members(app, 1002), ["bob-1"]);
     shoot(client, "11-bob-removed-one").await;
 
+    api_token_in_the_page(client, app, 1002, false).await;
+
     sign_out(client).await;
     shoot(client, "12-bob-signed-out").await;
+}
+
+/// Creates an API token with the page's form, sees it once (with a working
+/// copy button when the script runs), uses it, revokes it with the page.
+async fn api_token_in_the_page(client: &Client, app: &TestApp, user_id: u64, javascript: bool) {
+    client.goto(&app.url).await.unwrap();
+    find(client, "#token-name")
+        .await
+        .send_keys("notebook")
+        .await
+        .unwrap();
+    find(client, "#create-token").await.click().await.unwrap();
+    let token = find(client, "#new-token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(token.starts_with("sg_") && token.len() == 43, "{token:?}");
+    let copy = find(client, "#copy-token").await;
+    assert_eq!(
+        copy.is_displayed().await.unwrap(),
+        javascript,
+        "the copy button needs the script"
+    );
+    if javascript {
+        copy.click().await.unwrap();
+        // Copied, or selected for Ctrl+C where the browser refuses the clipboard.
+        let said = wait_text(client, "#copy-notice", ".").await;
+        assert!(
+            said.starts_with("Copied") || said.starts_with("Selected"),
+            "{said}"
+        );
+    }
+    shoot(
+        client,
+        if javascript {
+            "13-new-token"
+        } else {
+            "14-new-token-without-javascript"
+        },
+    )
+    .await;
+    let (status, _, me) = with_token(plain_client().get(app.at("/me")), &token).await;
+    assert_eq!((status, me["id"].as_u64()), (200, Some(user_id)), "{me}");
+
+    // Shown once: a reload lists the token but no longer shows it.
+    client.goto(&app.url).await.unwrap();
+    let row = find(client, "#token-list li").await;
+    assert!(row.text().await.unwrap().contains("notebook"));
+    assert!(client
+        .find_all(Locator::Css("#new-token"))
+        .await
+        .unwrap()
+        .is_empty());
+    find(client, "#token-list .revoke button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_gone(client, "#token-list li").await;
+    assert_eq!(
+        with_token(plain_client().get(app.at("/me")), &token)
+            .await
+            .0,
+        401,
+        "revoked"
+    );
 }
 
 /// Copies the signed-in screenshot to `docs/` when it is missing, or when

@@ -93,7 +93,9 @@ fn limit_of(method: &Method, route: &str) -> Option<&'static str> {
         | ("DELETE", "/exclusions/{id}")
         | ("POST", "/exclusions/{id}/delete")
         | ("POST", "/tokens")
-        | ("DELETE", "/tokens/{id}") => Some("writes"),
+        | ("POST", "/tokens/new")
+        | ("DELETE", "/tokens/{id}")
+        | ("POST", "/tokens/{id}/revoke") => Some("writes"),
         ("GET", "/login") => Some("login"),
         _ => None,
     }

@@ -117,6 +117,8 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             "/exclusions/{id}/delete",
             post(exclusions::remove_exclusion_by_form),
         )
+        .route("/tokens/new", post(page::create_token_by_form))
+        .route("/tokens/{id}/revoke", post(page::revoke_token_by_form))
         .route(
             "/openapi.json",
             get(move || openapi::serve_openapi(doc.clone())),

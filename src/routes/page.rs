@@ -10,10 +10,12 @@ use std::sync::LazyLock;
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::session::CurrentUser;
+use crate::routes::negotiate::FORM;
+use crate::routes::tokens::{issue, live_tokens, revoke, NewToken};
+use crate::session::{AuthSession, CurrentUser};
 use crate::state::AppState;
 
 const CSS: &str = include_str!("../../static/app.css");
@@ -111,6 +113,60 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     }))
 }
 
+/// `POST /tokens/new`: the page's form to create an API token. The token is
+/// kept in the session and shown by the next page view only (no token in a
+/// URL or a reload).
+#[tracing::instrument(skip_all)]
+pub async fn create_token_by_form(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    session: AuthSession,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let result = async {
+        let CurrentUser(user_id) = user.ok_or_else(AppError::not_signed_in)?;
+        if crate::routes::negotiate::media_type(&headers) != FORM {
+            return Err(AppError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the form as application/x-www-form-urlencoded",
+            ));
+        }
+        let (_, token) = issue(&state, user_id, NewToken::from_form(&body)?).await?;
+        session.show_token_once(&token).await
+    }
+    .await;
+    back_to_tokens(result)
+}
+
+/// `POST /tokens/{id}/revoke`: the page's form to revoke a token.
+#[tracing::instrument(skip_all)]
+pub async fn revoke_token_by_form(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let CurrentUser(user_id) = user.ok_or_else(AppError::not_signed_in)?;
+        revoke(&state, user_id, &id).await
+    }
+    .await;
+    back_to_tokens(result)
+}
+
+/// 303 to the page's tokens, or to `/?error=<code>`.
+fn back_to_tokens(result: AppResult<()>) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/#tokens").into_response(),
+        Err(e) => {
+            if e.status().is_server_error() {
+                e.log();
+            }
+            Redirect::to(&format!("/?error={}#tokens", e.code())).into_response()
+        }
+    }
+}
+
 /// What the signed-in part of the page shows.
 struct SignedIn {
     login: String,
@@ -120,6 +176,26 @@ struct SignedIn {
     tier_monthly_usd: Option<u64>,
     ids: Vec<String>,
     quota: u64,
+    tokens: Vec<TokenRow>,
+    /// A token created by the last form post, shown this once.
+    new_token: Option<String>,
+}
+
+/// One API token as the page lists it.
+struct TokenRow {
+    id: String,
+    name: String,
+    scopes: String,
+    created: String,
+    expires: String,
+    last_used: String,
+}
+
+/// Unix seconds as a UTC date (`2026-12-01`).
+fn day(secs: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(0))
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
+        .unwrap_or_default()
 }
 
 #[derive(Template)]
@@ -142,9 +218,10 @@ struct IndexTemplate<'a> {
 pub async fn show_index(
     State(state): State<AppState>,
     user: Result<Option<CurrentUser>, AppError>,
+    session: AuthSession,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match render_index(&state, user, query.as_deref()).await {
+    match render_index(&state, user, &session, query.as_deref()).await {
         Ok(html) => {
             let mut response = Html(html).into_response();
             // The page shows personal data: keep it out of shared and back-button caches.
@@ -161,6 +238,7 @@ pub async fn show_index(
 async fn render_index(
     state: &AppState,
     user: Result<Option<CurrentUser>, AppError>,
+    session: &AuthSession,
     query: Option<&str>,
 ) -> AppResult<String> {
     let config = &state.config;
@@ -181,6 +259,18 @@ async fn render_index(
             } else {
                 String::new()
             };
+            let tokens = live_tokens(state, id)
+                .await?
+                .iter()
+                .map(|t| TokenRow {
+                    id: t.id().to_owned(),
+                    name: t.name().to_owned(),
+                    scopes: t.scopes_text(),
+                    created: day(t.created_at()),
+                    expires: t.expires_at().map_or_else(|| "never".to_owned(), day),
+                    last_used: t.last_used_at().map_or_else(|| "never".to_owned(), day),
+                })
+                .collect();
             Some(SignedIn {
                 login,
                 name: record.name,
@@ -188,6 +278,8 @@ async fn render_index(
                 sponsor: record.sponsor,
                 tier_monthly_usd: record.tier_monthly_usd.filter(|usd| *usd > 0),
                 ids,
+                tokens,
+                new_token: session.take_new_token().await?,
                 quota: if record.sponsor {
                     config.quota_sponsor
                 } else {
@@ -227,6 +319,9 @@ const KNOWN_CODES: &[ErrorCode] = &[
     ErrorCode::CrossSiteRequest,
     ErrorCode::PayloadTooLarge,
     ErrorCode::RateLimited,
+    ErrorCode::TooManyTokens,
+    ErrorCode::InvalidRequest,
+    ErrorCode::NotFound,
 ];
 
 /// The script's own code for a request that never reached the server.
@@ -261,6 +356,13 @@ pub fn error_message(code: &str, quota: u64) -> String {
                 .to_owned()
         }
         Some(ErrorCode::PayloadTooLarge) => "That was too long to send.".to_owned(),
+        Some(ErrorCode::TooManyTokens) => {
+            "You have 20 tokens already: revoke one to create another.".to_owned()
+        }
+        Some(ErrorCode::InvalidRequest) => "That was not accepted: check the name (1 to 100 \
+                                             characters), pick at least one scope and a lifetime."
+            .to_owned(),
+        Some(ErrorCode::NotFound) => "That token does not exist (any more).".to_owned(),
         Some(ErrorCode::RateLimited) => {
             "That was too many changes in a short time. Wait a minute and try again.".to_owned()
         }

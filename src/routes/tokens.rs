@@ -130,8 +130,27 @@ pub async fn create_token(
         };
         AppError::new(code, e.body_text())
     })?;
+    let (record, token) = issue(&state, caller.user_id, request).await?;
+    tracing::info!(token.id = %record.id, "API token created");
+    let body = CreatedToken {
+        id: record.id,
+        name: record.name,
+        scopes: record.scopes,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        token,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Checks a request and stores a new token for the user: the record and the
+/// token itself (which only this answer shows).
+pub async fn issue(
+    state: &AppState,
+    user_id: u64,
+    request: NewToken,
+) -> AppResult<(TokenRecord, String)> {
     let (name, scopes, days) = validate(request)?;
-    let user_id = caller.user_id;
     let now = now_secs();
     // Expired tokens do not count as live: they go first.
     for expired in state
@@ -159,16 +178,41 @@ pub async fn create_token(
             format!("at most {MAX_TOKENS} live tokens; revoke one first"),
         ));
     }
-    tracing::info!(token.id = %record.id, "API token created");
-    let body = CreatedToken {
-        id: record.id,
-        name: record.name,
-        scopes: record.scopes,
-        created_at: record.created_at,
-        expires_at: record.expires_at,
-        token,
-    };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((record, token))
+}
+
+impl NewToken {
+    /// The form of the page: `name`, `scope` (repeated), `expires_in_days`
+    /// (empty: never).
+    pub fn from_form(body: &[u8]) -> AppResult<Self> {
+        let mut name = None;
+        let mut scopes = Vec::new();
+        let mut days = None;
+        for (key, value) in url::form_urlencoded::parse(body) {
+            match key.as_ref() {
+                "name" => name = Some(value.into_owned()),
+                "scope" => {
+                    scopes.push(Scope::parse(&value).ok_or_else(|| invalid("unknown scope"))?)
+                }
+                "expires_in_days" if value.is_empty() => {}
+                "expires_in_days" => {
+                    days = Some(
+                        value
+                            .parse::<u64>()
+                            .map(serde_json::Number::from)
+                            .map_err(|_| invalid("expires_in_days must be a whole number"))?,
+                    )
+                }
+                _ => {}
+            }
+        }
+        Ok(Self {
+            name: name
+                .ok_or_else(|| AppError::new(ErrorCode::MissingField, "the form has no name"))?,
+            scopes,
+            expires_in_days: days,
+        })
+    }
 }
 
 /// The caller's live tokens (no secrets). Needs the browser session.
@@ -223,6 +267,15 @@ impl TokenInfo {
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+    pub fn last_used_at(&self) -> Option<u64> {
+        self.last_used_at
     }
 }
 
