@@ -390,6 +390,15 @@ mod tests {
     }
 
     #[test]
+    fn docs_api_md_lists_every_code_with_its_status() {
+        let doc = include_str!("../docs/api.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.status().as_u16());
+            assert!(doc.contains(&row), "docs/api.md lacks {row}");
+        }
+    }
+
+    #[test]
     fn a_bare_status_gets_a_code_of_that_status_where_one_exists() {
         for status in [401, 404, 405, 408, 412, 413, 415, 422, 429, 500, 502, 503] {
             let status = StatusCode::from_u16(status).unwrap();

@@ -39,7 +39,7 @@ async fn a_sponsor_excludes_lists_and_removes_with_no_ttl() {
         (status, body),
         (
             200,
-            json!({"ids": ["MDQ6VXNlcjE=", "node/2 é"], "persistent": true, "complete": true})
+            json!({"ids": ["MDQ6VXNlcjE=", "node/2 é"], "persistent": true, "complete": true, "next": null})
         )
     );
 
@@ -75,7 +75,7 @@ async fn a_non_sponsors_set_expires_after_the_ttl_refreshed_on_write() {
     let (_, list) = bob.get(&app, "/exclusions").await;
     assert_eq!(
         list,
-        json!({"ids": ["a", "b"], "persistent": false, "complete": true})
+        json!({"ids": ["a", "b"], "persistent": false, "complete": true, "next": null})
     );
 }
 

@@ -275,6 +275,24 @@ async fn serve_signs_in_without_logging_secrets_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // An API token, created and used.
+    let created: serde_json::Value = client
+        .post(format!("{url}/tokens"))
+        .json(&serde_json::json!({"name": "ci", "scopes": ["exclusions:read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_token = created["token"].as_str().expect("token").to_owned();
+    let used = reqwest::Client::new()
+        .get(format!("{url}/me"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), 200);
     let bad = client
         .get(format!(
             "{url}/oauth2/callback?code=secret-code-123&state=secret-state-456"
@@ -348,6 +366,12 @@ async fn serve_signs_in_without_logging_secrets_and_stops_on_sigterm() {
         "the webhook was logged: {logs}"
     );
     SECRETS.assert_absent(&logs, "the logs");
+    for secret in [api_token.clone(), sponsorgate::tokens::digest(&api_token)] {
+        assert!(
+            !logs.contains(&secret),
+            "the logs contain the API token:\n{logs}"
+        );
+    }
     for secret in [
         defaults.client_secret.as_str(),
         REMOTE_PASSWORD,

@@ -81,7 +81,7 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
         (status, body),
         (
             200,
-            json!({"ids": ["a", "b", "c"], "persistent": true, "complete": true})
+            json!({"ids": ["a", "b", "c"], "persistent": true, "complete": true, "next": null})
         )
     );
     assert_eq!(
@@ -284,7 +284,7 @@ async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
     let (_, body) = bob.get(&app, "/exclusions").await;
     assert_eq!(
         body,
-        json!({"ids": ["x", "y"], "persistent": true, "complete": true})
+        json!({"ids": ["x", "y"], "persistent": true, "complete": true, "next": null})
     );
 }
 

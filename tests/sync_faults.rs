@@ -279,7 +279,11 @@ async fn scenario_7_one_large_set_holds_back_neither_other_keys_nor_the_local_re
     );
     let body = reading.await.unwrap();
     assert_eq!(body["complete"], true);
-    assert_eq!(body["ids"].as_array().unwrap().len(), 100_000);
+    // Pages of 10,000 (the default): the first is full, and more remain.
+    assert_eq!(body["ids"].as_array().unwrap().len(), 10_000);
+    assert!(body["next"].is_string(), "{}", body["next"]);
+    let members: usize = redis::Commands::scard(&mut app.local_conn(), "user:1001:mnodes").unwrap();
+    assert_eq!(members, 100_000, "the whole set is back locally");
     let slow = app.local.slow_commands();
     assert!(
         slow.is_empty(),

@@ -304,7 +304,7 @@ async fn created_promotes_and_the_session_sees_it_on_the_next_request() {
     let (_, list) = bob.get(&app, "/exclusions").await;
     assert_eq!(
         list,
-        json!({"ids": ["MDQ6VXNlcjE="], "persistent": true, "complete": true})
+        json!({"ids": ["MDQ6VXNlcjE="], "persistent": true, "complete": true, "next": null})
     );
 }
 

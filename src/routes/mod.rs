@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod deprecation;
 pub mod exclusions;
 pub mod health;
 pub mod identity;
@@ -111,7 +112,8 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(sessions);
-    api.route("/", get(page::show_index))
+    let routes = api
+        .route("/", get(page::show_index))
         .route("/static/{file}", get(page::serve_asset))
         .route(
             "/exclusions/{id}/delete",
@@ -123,7 +125,14 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             "/openapi.json",
             get(move || openapi::serve_openapi(doc.clone())),
         )
-        .fallback(not_found)
+        .fallback(not_found);
+    // Only while something is deprecated: a layer costs every request.
+    let routes = if deprecation::DEPRECATIONS.is_empty() {
+        routes
+    } else {
+        routes.layer(from_fn(deprecation::announce_deprecations))
+    };
+    routes
         // Inside the session layer: it reads the signed-in user.
         .layer(from_fn_with_state(
             state.clone(),
