@@ -257,3 +257,31 @@ async fn a_sponsors_tokens_survive_a_local_flush() {
     .await;
     assert_eq!(me["id"].as_u64(), Some(1001), "{me}");
 }
+
+/// Found by the API fuzzer's stateful phase: names with astral characters.
+#[tokio::test]
+async fn a_token_with_any_name_can_be_revoked() {
+    let app = TestApp::spawn().await;
+    let bob = app.sign_in("bob").await;
+    let body = r#"{"name": "$\ud9e2\ude5fA]\u00e6\udbd8\ude46\u0114", "scopes": ["exclusions:write", "exclusions:read", "exclusions:read", "exclusions:write"], "expires_in_days": null}"#;
+    let response = bob
+        .client
+        .post(app.at("/tokens"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = status_json(response).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (_, listed) = bob.get(&app, "/tokens").await;
+    assert_eq!(listed["tokens"][0]["name"], "$\u{88a5f}A]æ\u{106246}Ĕ");
+    let revoked = bob
+        .client
+        .delete(app.at(&format!("/tokens/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+}

@@ -422,6 +422,12 @@ pub async fn remove_exclusion(
 
 /// `POST /exclusions/{id}/delete`: the same removal for HTML forms, which
 /// cannot send DELETE; answers with a redirect back to the page.
+#[utoipa::path(post, path = "/exclusions/{id}/delete", tag = "browser",
+    params(("id" = String, Path, description = "The node id, percent-encoded")),
+    responses(
+        (status = 303, description = "Back to the page (errors as `/?error=<code>` for a browser)"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn remove_exclusion_by_form(
     State(state): State<AppState>,

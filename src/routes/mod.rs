@@ -23,7 +23,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::from_fn;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -56,6 +56,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(activity::list_activity))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
+        .routes(routes!(page::show_index))
+        .routes(routes!(page::serve_asset))
+        .routes(routes!(exclusions::remove_exclusion_by_form))
+        .routes(routes!(page::create_token_by_form))
+        .routes(routes!(page::revoke_token_by_form))
         .routes(routes!(health::check_liveness))
         .routes(routes!(health::check_readiness))
         .routes(routes!(health::export_metrics))
@@ -113,14 +118,6 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(sessions);
     let routes = api
-        .route("/", get(page::show_index))
-        .route("/static/{file}", get(page::serve_asset))
-        .route(
-            "/exclusions/{id}/delete",
-            post(exclusions::remove_exclusion_by_form),
-        )
-        .route("/tokens/new", post(page::create_token_by_form))
-        .route("/tokens/{id}/revoke", post(page::revoke_token_by_form))
         .route(
             "/openapi.json",
             get(move || openapi::serve_openapi(doc.clone())),

@@ -16,7 +16,8 @@ use utoipa::{Modify, OpenApi};
         (name = "preferences", description = "Excluded node ids"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "webhooks", description = "GitHub Sponsors webhooks"),
-        (name = "tokens", description = "API tokens, managed from the browser session")
+        (name = "tokens", description = "API tokens, managed from the browser session"),
+        (name = "browser", description = "The web page and its forms (HTML, redirects)")
     ),
     modifiers(&Security)
 )]

@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::routes::negotiate::FORM;
 use crate::routes::tokens::{issue, live_tokens, revoke, NewToken};
 use crate::session::{AuthSession, CurrentUser};
@@ -56,6 +56,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// `GET /static/{file}`: the page's stylesheet and script (no CDN, works offline).
+#[utoipa::path(get, path = "/static/{file}", tag = "browser",
+    params(("file" = String, Path, description = "`app.css` or `app.js`")),
+    responses(
+        (status = 200, description = "The stylesheet or the script", content(
+            (String = "text/css"), (String = "text/javascript"))),
+        (status = 404, body = ErrorBody)))]
 pub async fn serve_asset(Path(file): Path<String>) -> AppResult<Response> {
     let (body, content_type) = match file.as_str() {
         "app.css" => (CSS, "text/css; charset=utf-8"),
@@ -116,6 +122,11 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
 /// `POST /tokens/new`: the page's form to create an API token. The token is
 /// kept in the session and shown by the next page view only (no token in a
 /// URL or a reload).
+#[utoipa::path(post, path = "/tokens/new", tag = "browser",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Back to the page: `/#tokens` (the token is shown there once), or `/?error=<code>#tokens`"),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create_token_by_form(
     State(state): State<AppState>,
@@ -140,6 +151,11 @@ pub async fn create_token_by_form(
 }
 
 /// `POST /tokens/{id}/revoke`: the page's form to revoke a token.
+#[utoipa::path(post, path = "/tokens/{id}/revoke", tag = "browser",
+    params(("id" = String, Path, description = "The token's id")),
+    responses(
+        (status = 303, description = "Back to the page: `/#tokens`, or `/?error=<code>#tokens`"),
+        (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn revoke_token_by_form(
     State(state): State<AppState>,
@@ -181,6 +197,18 @@ struct SignedIn {
     new_token: Option<String>,
 }
 
+/// The page's form to create a token (`POST /tokens/new`).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "only describes the form in the OpenAPI document")]
+pub struct TokenForm {
+    /// 1 to 100 characters.
+    name: String,
+    /// Repeated: `exclusions:read`, `exclusions:write`.
+    scope: Vec<String>,
+    /// Whole days, or empty for never.
+    expires_in_days: Option<String>,
+}
+
 /// One API token as the page lists it.
 struct TokenRow {
     id: String,
@@ -214,6 +242,11 @@ struct IndexTemplate<'a> {
 
 /// The start page: sign in when signed out; profile, sponsor status and the
 /// exclusion list when signed in.
+#[utoipa::path(get, path = "/", tag = "browser",
+    params(("error" = Option<String>, Query, description = "An error code to explain in words (set by the form routes)")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 503, description = "The local Redis is unavailable", content_type = "text/html")))]
 #[tracing::instrument(skip_all)]
 pub async fn show_index(
     State(state): State<AppState>,
