@@ -258,7 +258,7 @@ async fn a_sponsors_tokens_survive_a_local_flush() {
     assert_eq!(me["id"].as_u64(), Some(1001), "{me}");
 }
 
-/// Found by the API fuzzer's stateful phase: names with astral characters.
+/// Names with astral characters survive the record encoding (a name the API fuzzer made).
 #[tokio::test]
 async fn a_token_with_any_name_can_be_revoked() {
     let app = TestApp::spawn().await;
