@@ -100,6 +100,7 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
         sync: sync.as_ref().map(|s| s.store().clone()),
         metrics,
         limiter,
+        lists: crate::listcache::ListCache::new(),
     }));
     let router = crate::routes::router(state.clone(), session_key);
     Ok(Built {

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod github;
+pub mod listcache;
 pub mod metrics;
 pub mod node_id;
 pub mod ratelimit;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::github::GithubClient;
+use crate::listcache::ListCache;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
@@ -17,6 +18,7 @@ pub struct App {
     pub sync: Option<sponsorgate_sync::SyncStore>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
+    pub lists: ListCache,
 }
 
 #[derive(Clone)]

@@ -48,7 +48,7 @@ pub struct ActivityPage {
 }
 
 /// What can go wrong in storage.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The local Redis failed or did not answer: nothing was changed.
     #[error("the local Redis is unavailable ({0})")]
@@ -353,6 +353,31 @@ impl Store {
             persistent: sponsor,
             complete,
         })
+    }
+
+    /// What changes when `user:{id}:mnodes` changes, read in one round trip:
+    /// its size, the stamp of the last change recorded through the API and
+    /// the run the key was last made complete in (a loss changes it).
+    pub async fn exclusions_validator(
+        &self,
+        user_id: u64,
+    ) -> StoreResult<(u64, Option<String>, Option<String>)> {
+        let keys = self.data.keys();
+        let key = keys.mnodes(user_id);
+        let meta = keys.meta(&key);
+        let mut conn = self.conn.clone();
+        let (count, stamp, hydrated): (u64, Option<String>, Option<String>) = redis::pipe()
+            .cmd("SCARD")
+            .arg(&key)
+            .cmd("HGET")
+            .arg(&meta)
+            .arg("s")
+            .cmd("HGET")
+            .arg(&meta)
+            .arg("h")
+            .query_async(&mut conn)
+            .await?;
+        Ok((count, stamp, hydrated))
     }
 
     pub async fn user(&self, user_id: u64) -> StoreResult<Option<UserRecord>> {

@@ -17,7 +17,7 @@ use crate::routes::negotiate::{
 };
 use crate::session::CurrentUser;
 use crate::state::AppState;
-use crate::store::{ExclusionList, Via};
+use crate::store::Via;
 use crate::tokens::Scope;
 
 #[derive(Serialize, ToSchema)]
@@ -231,20 +231,6 @@ fn back_to_page_with(error: &AppError) -> Redirect {
 /// Most ids in one answer of `GET /exclusions`, and the default `limit`.
 pub const PAGE_MAX: usize = 10_000;
 
-/// The strong ETag of a user's exclusions: a digest of the sorted ids (and
-/// of whether the list is complete), so it changes whenever the set does,
-/// whoever changed it.
-pub fn etag_of(list: &ExclusionList) -> String {
-    use sha2::Digest as _;
-    let mut hash = sha2::Sha256::new();
-    hash.update([u8::from(list.complete)]);
-    for id in &list.ids {
-        hash.update(id.as_bytes());
-        hash.update([0]);
-    }
-    format!("\"{}\"", hex::encode(&hash.finalize()[..16]))
-}
-
 /// Whether an `If-Match` / `If-None-Match` value names `etag` (or is `*`).
 fn names_etag(header: &HeaderValue, etag: &str) -> bool {
     header.to_str().is_ok_and(|v| {
@@ -259,7 +245,12 @@ async fn check_if_match(state: &AppState, headers: &HeaderMap, user_id: u64) -> 
     let Some(wanted) = headers.get(header::IF_MATCH) else {
         return Ok(());
     };
-    let current = etag_of(&state.store.exclusions(user_id).await?);
+    let current = state
+        .lists
+        .exclusions(&state.store, user_id)
+        .await?
+        .etag
+        .clone();
     if names_etag(wanted, &current) {
         Ok(())
     } else {
@@ -280,8 +271,8 @@ async fn set_etag_after_change(
     if !headers.contains_key(header::IF_MATCH) {
         return;
     }
-    if let Ok(list) = state.store.exclusions(user_id).await {
-        if let Ok(value) = HeaderValue::from_str(&etag_of(&list)) {
+    if let Ok(cached) = state.lists.exclusions(&state.store, user_id).await {
+        if let Ok(value) = HeaderValue::from_str(&cached.etag) {
             response.headers_mut().insert(header::ETAG, value);
         }
     }
@@ -351,12 +342,12 @@ pub async fn list_exclusions(
 ) -> AppResult<Response> {
     caller.require(Scope::ExclusionsRead)?;
     let query = page_query(raw.as_deref())?;
-    let list = state.store.exclusions(caller.user_id).await?;
-    let etag = etag_of(&list);
-    let etag_value = HeaderValue::from_str(&etag).map_err(AppError::internal)?;
+    let cached = state.lists.exclusions(&state.store, caller.user_id).await?;
+    let (list, etag) = (&cached.list, &cached.etag);
+    let etag_value = HeaderValue::from_str(etag).map_err(AppError::internal)?;
     if headers
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| names_etag(v, &etag))
+        .is_some_and(|v| names_etag(v, etag))
     {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
     }

@@ -56,6 +56,9 @@ enum Command {
         /// Also time `SyncStore::exclusions` directly (same loss, no HTTP).
         #[arg(long)]
         direct: bool,
+        /// Only the direct timing (a set larger than one API page).
+        #[arg(long)]
+        direct_only: bool,
         #[arg(long, default_value = "acme-org")]
         sponsorable: String,
     },
@@ -173,6 +176,7 @@ async fn main() -> Res<()> {
             members,
             tries,
             direct,
+            direct_only,
             sponsorable,
         } => {
             let have: usize = local.scard(&key).await?;
@@ -190,7 +194,7 @@ async fn main() -> Res<()> {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let mut samples = Vec::new();
-            for _ in 0..tries {
+            for _ in 0..(if direct_only { 0 } else { tries }) {
                 let _: i64 = local.del(&[&key, &meta]).await?;
                 let started = Instant::now();
                 let n = api.exclusions().await?;
@@ -201,12 +205,14 @@ async fn main() -> Res<()> {
                 // Let the keyspace events of the loss settle before the next try.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            summary(
-                "fetch_back_api",
-                samples,
-                &format!(" members={members} how=DEL(key,meta)+GET_/exclusions"),
-            );
-            if direct {
+            if !direct_only {
+                summary(
+                    "fetch_back_api",
+                    samples,
+                    &format!(" members={members} how=DEL(key,meta)+GET_/exclusions"),
+                );
+            }
+            if direct || direct_only {
                 let mut cfg =
                     SyncConfig::new(cli.local.as_str(), Some(cli.remote.clone()), sponsorable);
                 cfg.remote_timeout = Duration::from_secs(10);
