@@ -50,6 +50,9 @@ pub fn etag_of(list: &ExclusionList) -> String {
 
 type Validator = (u64, Option<String>, Option<String>);
 
+/// Lists shorter than this are read fresh every time: cheap, and exact.
+pub const LARGE: usize = 2_000;
+
 enum Uncached {
     Incomplete(Arc<CachedList>),
     Failed(StoreError),
@@ -58,6 +61,11 @@ enum Uncached {
 #[derive(Clone)]
 pub struct ListCache {
     entries: Cache<(u64, Validator), Arc<CachedList>>,
+    /// The validator each large list was last seen with: a request that
+    /// sees another one drops the old copy, so a set that changes and then
+    /// looks the same again (an add and a remove) is never served an older
+    /// copy kept under the same validator.
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<u64, Validator>>>,
 }
 
 impl Default for ListCache {
@@ -76,31 +84,71 @@ impl ListCache {
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .build();
-        Self { entries }
+        Self {
+            entries,
+            seen: Arc::default(),
+        }
     }
 
-    /// The user's list, from a copy at most [`MAX_AGE`] old that is still
-    /// current, or read now.
+    fn last_seen(&self, user_id: u64) -> Option<Validator> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(&user_id).cloned()
+    }
+
+    fn remember(&self, user_id: u64, validator: Option<Validator>) -> Option<Validator> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match validator {
+            Some(v) => seen.insert(user_id, v),
+            None => seen.remove(&user_id),
+        }
+    }
+
+    /// The user's list: for a large one, a copy at most [`MAX_AGE`] old that
+    /// is still current, or read now (one read for all concurrent callers).
     pub async fn exclusions(&self, store: &Store, user_id: u64) -> StoreResult<Arc<CachedList>> {
+        let Some(before) = self.last_seen(user_id) else {
+            // Not known to be large: read it; keep it if it is.
+            let list = Self::read(store, user_id).await?;
+            if list.list.complete && list.list.ids.len() >= LARGE {
+                let validator = store.exclusions_validator(user_id).await?;
+                self.remember(user_id, Some(validator.clone()));
+                self.entries
+                    .insert((user_id, validator), Arc::clone(&list))
+                    .await;
+            }
+            return Ok(list);
+        };
         let validator = store.exclusions_validator(user_id).await?;
+        if validator != before {
+            self.entries.invalidate(&(user_id, before)).await;
+            self.remember(user_id, Some(validator.clone()));
+        }
         let read = async {
-            let list = store.exclusions(user_id).await.map_err(Uncached::Failed)?;
-            let etag = etag_of(&list);
-            let complete = list.complete;
-            let cached = Arc::new(CachedList { list, etag });
-            if complete {
-                Ok(cached)
+            let list = Self::read(store, user_id).await.map_err(Uncached::Failed)?;
+            if list.list.complete {
+                Ok(list)
             } else {
                 // A list that may grow once fetched back is never kept.
-                Err(Uncached::Incomplete(cached))
+                Err(Uncached::Incomplete(list))
             }
         };
-        match self.entries.try_get_with((user_id, validator), read).await {
-            Ok(list) => Ok(list),
+        let list = match self.entries.try_get_with((user_id, validator), read).await {
+            Ok(list) => list,
             Err(e) => match e.as_ref() {
-                Uncached::Incomplete(list) => Ok(Arc::clone(list)),
-                Uncached::Failed(e) => Err(e.clone()),
+                Uncached::Incomplete(list) => Arc::clone(list),
+                Uncached::Failed(e) => return Err(e.clone()),
             },
+        };
+        if list.list.ids.len() < LARGE {
+            // Small again: read fresh from now on.
+            self.remember(user_id, None);
         }
+        Ok(list)
+    }
+
+    async fn read(store: &Store, user_id: u64) -> StoreResult<Arc<CachedList>> {
+        let list = store.exclusions(user_id).await?;
+        let etag = etag_of(&list);
+        Ok(Arc::new(CachedList { list, etag }))
     }
 }

@@ -1,7 +1,8 @@
 //! The HTTP server loop. `axum::serve` runs hyper without a timer, which
 //! turns hyper's header timeout off: a few thousand clients dribbling header
 //! bytes would hold the process. This loop gives hyper a timer and a
-//! [`HEADER_TIMEOUT`], caps the connections served at once, and shuts down
+//! [`HEADER_TIMEOUT`] (from the moment the connection is served: a client
+//! that sends nothing at all is cut off too), caps the connections served at once, and shuts down
 //! gracefully (in-flight requests finish, for at most [`DRAIN_TIMEOUT`]).
 
 use std::future::Future;
@@ -12,8 +13,8 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -37,12 +38,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: an HTTP/2 connection would escape the header timeout
+    // (its preface and its streams have none), and browsers reach this
+    // service through TLS-terminating proxies that speak HTTP/1.1 to it.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -67,14 +69,6 @@ pub async fn serve(
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            // hyper's header timeout starts with the first byte; a client
-            // that sends nothing at all gets the same 10 s.
-            let mut first = [0u8; 1];
-            let peeked = tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut first)).await;
-            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
-                drop(permit);
-                return;
-            }
             serve_connection(&builder, router, stream, peer, watcher).await;
             drop(permit);
         });
@@ -90,7 +84,7 @@ pub async fn serve(
 }
 
 async fn serve_connection(
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &http1::Builder,
     router: Router,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
@@ -102,8 +96,8 @@ async fn serve_connection(
             .insert(ConnectInfo::<SocketAddr>(peer));
         request
     });
-    let connection = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+    let connection =
+        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     // A client that goes away or times out ends its connection; nothing to report.
     let _ = watcher.watch(connection).await;
 }

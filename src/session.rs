@@ -114,8 +114,6 @@ pub const SESSION_LIFETIME: time::Duration = time::Duration::days(7);
 pub const LOGIN_LIFETIME: time::Duration = time::Duration::minutes(10);
 
 const USER_ID: &str = "user_id";
-/// A token just created from the page, shown on the next page view only.
-const NEW_TOKEN: &str = "new_token";
 const OAUTH_STATE: &str = "oauth_state";
 const PKCE_VERIFIER: &str = "pkce_verifier";
 
@@ -161,17 +159,6 @@ impl AuthSession {
             .set_expiry(Some(Expiry::OnInactivity(SESSION_LIFETIME)));
         self.0.insert(USER_ID, user_id).await?;
         Ok(())
-    }
-
-    /// Keeps a new API token for the next page view (and that one only).
-    pub async fn show_token_once(&self, token: &str) -> Result<(), AppError> {
-        self.0.insert(NEW_TOKEN, token).await?;
-        Ok(())
-    }
-
-    /// The token kept by [`Self::show_token_once`], removed as it is read.
-    pub async fn take_new_token(&self) -> Result<Option<String>, AppError> {
-        Ok(self.0.remove::<String>(NEW_TOKEN).await?)
     }
 
     pub async fn sign_out(&self) -> Result<(), AppError> {

@@ -198,6 +198,28 @@ impl Store {
         Ok((records, complete))
     }
 
+    /// Whether the user may hold token records at all: some are here, or
+    /// the user is a sponsor (whose records may have to come back from the
+    /// remote). A forged token for anyone else is refused without touching
+    /// the sync layer (which would keep a record of the key it looked at).
+    pub async fn may_hold_tokens(&self, user_id: u64) -> StoreResult<bool> {
+        let keys = self.data.keys();
+        let mut conn = self.conn.clone();
+        let (tokens, sponsor, sponsors_known): (bool, bool, bool) = redis::pipe()
+            .cmd("EXISTS")
+            .arg(keys.tokens(user_id))
+            .cmd("SISMEMBER")
+            .arg(keys.sponsors())
+            .arg(user_id)
+            .cmd("EXISTS")
+            .arg(keys.sponsors())
+            .query_async(&mut conn)
+            .await?;
+        // A lost sponsors set (with a remote to bring it back): only the sync
+        // layer can tell.
+        Ok(tokens || sponsor || (!sponsors_known && self.data.sync_on()))
+    }
+
     /// Stores a new token record; `false` when the user holds the most already.
     pub async fn add_token(&self, user_id: u64, record: &TokenRecord) -> StoreResult<bool> {
         Ok(matches!(
@@ -277,7 +299,7 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         if !exists && self.data.is_sponsor(user_id).await? {
-            self.data.exclusions(user_id).await?;
+            self.data.restore_activity(user_id).await?;
         }
         let mut items = Vec::new();
         let mut end = match before {

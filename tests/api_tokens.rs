@@ -285,3 +285,97 @@ async fn a_token_with_any_name_can_be_revoked() {
         .unwrap();
     assert_eq!(revoked.status(), 204);
 }
+
+#[tokio::test]
+async fn forged_tokens_and_bad_bodies_are_refused_and_leave_nothing_behind() {
+    let app = TestApp::spawn().await;
+    let bob = app.sign_in("bob").await;
+    // A well-formed token (right checksum) for a user who has none.
+    let forged = sponsorgate::tokens::generate(424_242);
+    let (status, _, body) = with_token(plain_client().get(app.at("/me")), &forged).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    let left: Vec<String> = app.local_conn().keys("*424242*").unwrap();
+    assert!(left.is_empty(), "a forged token wrote keys: {left:?}");
+
+    for (content_type, body, status, code) in [
+        ("application/json", "", 400, "missing_body"),
+        (
+            "application/json",
+            "{\"scopes\": [\"exclusions:read\"]}",
+            400,
+            "missing_field",
+        ),
+        ("application/json", "{\"name\": ", 400, "malformed_json"),
+        ("text/plain", "name=x", 415, "unsupported_media_type"),
+        (
+            "application/json",
+            "{\"name\": \"x\", \"scopes\": \"all\"}",
+            422,
+            "invalid_request",
+        ),
+    ] {
+        let response = bob
+            .client
+            .post(app.at("/tokens"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (got, answer) = status_json(response).await;
+        assert_eq!(
+            (got, answer["error"].as_str()),
+            (status, Some(code)),
+            "{body:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_made_with_the_page_is_never_stored_in_clear() {
+    let app = TestApp::spawn().await;
+    let bob = app.sign_in("bob").await;
+    let page = bob
+        .client
+        .post(app.at("/tokens/new"))
+        .header("accept", "text/html")
+        .form(&[
+            ("name", "page"),
+            ("scope", "exclusions:read"),
+            ("expires_in_days", "30"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    let start = html.find("value=\"sg_").expect("the token on the page") + 7;
+    let token = &html[start..start + 43];
+    assert_eq!(
+        with_token(plain_client().get(app.at("/me")), token).await.0,
+        200
+    );
+    let mut local = app.local_conn();
+    for key in local.keys::<_, Vec<String>>("*").unwrap() {
+        let dump: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut local).unwrap();
+        assert!(
+            !dump.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{key} holds the token"
+        );
+    }
+    // The next view of the page does not show it again.
+    let again = bob
+        .client
+        .get(app.at("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains(token));
+}

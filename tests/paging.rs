@@ -251,3 +251,33 @@ async fn a_sponsors_activity_persists_across_a_local_flush() {
         .collect();
     assert_eq!(ids, ["y", "x"], "{activity}");
 }
+
+#[tokio::test]
+async fn the_activity_stream_lives_as_long_as_the_preferences() {
+    use github_sim::FixtureSponsorship;
+    let app = TestApp::spawn().await;
+    let bob = app.sign_in("bob").await;
+    bob.exclude(&app, "a").await;
+    let ttl: i64 = app.local_conn().ttl("user:1002:activity").unwrap();
+    assert!(ttl > 0, "{ttl}");
+    // Promoted at the next sign-in: both lose their TTL.
+    app.sim
+        .set_sponsorship("bob", "acme-org", Some(FixtureSponsorship::monthly(500)));
+    app.sign_in("bob").await;
+    let mut local = app.local_conn();
+    assert_eq!(local.ttl::<_, i64>("user:1002:mnodes").unwrap(), -1);
+    assert_eq!(
+        local.ttl::<_, i64>("user:1002:activity").unwrap(),
+        -1,
+        "the stream follows the set"
+    );
+    let (status, beyond) = bob
+        .get(&app, "/activity?before=99999999999999999999-0")
+        .await;
+    assert_eq!(status, 200, "a cursor beyond any stream id: before the end");
+    assert_eq!(
+        beyond["items"].as_array().map(Vec::len),
+        Some(1),
+        "{beyond}"
+    );
+}

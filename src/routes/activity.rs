@@ -81,16 +81,16 @@ fn parse_query(raw: Option<&str>) -> AppResult<ActivityQuery> {
                 );
             }
             "before" => {
-                let ok = value.split_once('-').is_some_and(|(ms, seq)| {
-                    !ms.is_empty()
-                        && !seq.is_empty()
-                        && ms.bytes().all(|b| b.is_ascii_digit())
-                        && seq.bytes().all(|b| b.is_ascii_digit())
-                });
-                if !ok {
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                let Some((ms, seq)) = value
+                    .split_once('-')
+                    .filter(|(m, q)| digits(m) && digits(q))
+                else {
                     return Err(invalid("before must be a cursor of an earlier answer"));
-                }
-                query.before = Some(value.into_owned());
+                };
+                // A cursor beyond any stream id means "before the end".
+                let part = |s: &str| s.parse::<u64>().unwrap_or(u64::MAX);
+                query.before = Some(format!("{}-{}", part(ms), part(seq)));
             }
             "kind" => {
                 query.kind = Some(match value.as_ref() {

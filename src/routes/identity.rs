@@ -63,6 +63,9 @@ fn invalid_token() -> AppError {
 /// The caller a token stands for; 401 `invalid_token` for anything else.
 async fn authenticate(state: &AppState, token: &str) -> AppResult<Caller> {
     let user_id = owner_of(token).ok_or_else(invalid_token)?;
+    if !state.store.may_hold_tokens(user_id).await? {
+        return Err(invalid_token());
+    }
     let now = now_secs();
     let (records, complete) = state.store.tokens(user_id).await?;
     let Some(record) = records.into_iter().find(|r| r.matches(token)) else {

@@ -15,7 +15,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::routes::negotiate::FORM;
 use crate::routes::tokens::{issue, live_tokens, revoke, NewToken};
-use crate::session::{AuthSession, CurrentUser};
+use crate::session::CurrentUser;
 use crate::state::AppState;
 
 const CSS: &str = include_str!("../../static/app.css");
@@ -119,19 +119,19 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     }))
 }
 
-/// `POST /tokens/new`: the page's form to create an API token. The token is
-/// kept in the session and shown by the next page view only (no token in a
-/// URL or a reload).
+/// `POST /tokens/new`: the page's form to create an API token. The answer
+/// is the page itself, showing the new token this once (it is never stored:
+/// not in the session, not in a URL); errors go back to `/?error=<code>`.
 #[utoipa::path(post, path = "/tokens/new", tag = "browser",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 303, description = "Back to the page: `/#tokens` (the token is shown there once), or `/?error=<code>#tokens`"),
+        (status = 200, description = "The page, showing the new token once", content_type = "text/html"),
+        (status = 303, description = "Back to the page with the error: `/?error=<code>#tokens`"),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create_token_by_form(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
-    session: AuthSession,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -144,10 +144,22 @@ pub async fn create_token_by_form(
             ));
         }
         let (_, token) = issue(&state, user_id, NewToken::from_form(&body)?).await?;
-        session.show_token_once(&token).await
+        render_index(&state, Ok(Some(CurrentUser(user_id))), Some(token), None).await
     }
     .await;
-    back_to_tokens(result)
+    match result {
+        Ok(html) => personal_page(html),
+        Err(e) => back_to_tokens(Err(e)),
+    }
+}
+
+/// A page with personal data: never cached.
+fn personal_page(html: String) -> Response {
+    let mut response = Html(html).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `POST /tokens/{id}/revoke`: the page's form to revoke a token.
@@ -251,18 +263,11 @@ struct IndexTemplate<'a> {
 pub async fn show_index(
     State(state): State<AppState>,
     user: Result<Option<CurrentUser>, AppError>,
-    session: AuthSession,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match render_index(&state, user, &session, query.as_deref()).await {
-        Ok(html) => {
-            let mut response = Html(html).into_response();
-            // The page shows personal data: keep it out of shared and back-button caches.
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+    match render_index(&state, user, None, query.as_deref()).await {
+        // The page shows personal data: kept out of shared and back-button caches.
+        Ok(html) => personal_page(html),
         // A browser page: errors are pages too, never raw JSON.
         Err(e) => error_response(e),
     }
@@ -271,7 +276,7 @@ pub async fn show_index(
 async fn render_index(
     state: &AppState,
     user: Result<Option<CurrentUser>, AppError>,
-    session: &AuthSession,
+    new_token: Option<String>,
     query: Option<&str>,
 ) -> AppResult<String> {
     let config = &state.config;
@@ -312,7 +317,7 @@ async fn render_index(
                 tier_monthly_usd: record.tier_monthly_usd.filter(|usd| *usd > 0),
                 ids,
                 tokens,
-                new_token: session.take_new_token().await?,
+                new_token,
                 quota: if record.sponsor {
                     config.quota_sponsor
                 } else {

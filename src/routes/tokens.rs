@@ -107,7 +107,8 @@ fn validate(request: NewToken) -> AppResult<(String, Vec<Scope>, Option<u64>)> {
 #[utoipa::path(post, path = "/tokens", tag = "tokens",
     request_body(content = NewToken, content_type = "application/json"),
     responses((status = 201, body = CreatedToken),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, description = "No body, not JSON, or a field missing", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "A value out of range, or 20 live tokens already", body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -115,21 +116,11 @@ fn validate(request: NewToken) -> AppResult<(String, Vec<Scope>, Option<u64>)> {
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    request: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> AppResult<Response> {
     caller.require_session()?;
-    let Json(request) = request.map_err(|e| {
-        let code = if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            ErrorCode::UnsupportedMediaType
-        } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ErrorCode::PayloadTooLarge
-        } else if e.status() == StatusCode::UNPROCESSABLE_ENTITY {
-            ErrorCode::InvalidRequest
-        } else {
-            ErrorCode::MalformedJson
-        };
-        AppError::new(code, e.body_text())
-    })?;
+    let request = parse_new_token(&crate::routes::negotiate::media_type(&headers), &body)?;
     let (record, token) = issue(&state, caller.user_id, request).await?;
     tracing::info!(token.id = %record.id, "API token created");
     let body = CreatedToken {
@@ -141,6 +132,36 @@ pub async fn create_token(
         token,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The JSON body of `POST /tokens`, with the contract's statuses: no body
+/// or a missing field 400, not JSON 415, a value of the wrong kind 422.
+pub fn parse_new_token(media_type: &str, body: &[u8]) -> AppResult<NewToken> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::new(
+            ErrorCode::MissingBody,
+            "the request has no body; send {\"name\", \"scopes\", \"expires_in_days\"}",
+        ));
+    }
+    if !crate::routes::negotiate::is_json(media_type) {
+        return Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as application/json",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data if e.to_string().starts_with("missing field") => {
+                AppError::new(ErrorCode::MissingField, e.to_string())
+            }
+            Category::Data => AppError::new(ErrorCode::InvalidRequest, e.to_string()),
+            _ => AppError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            ),
+        }
+    })
 }
 
 /// Checks a request and stores a new token for the user: the record and the
@@ -162,6 +183,7 @@ pub async fn issue(
         .filter(|r| r.expired(now))
     {
         state.store.remove_token(user_id, &expired).await?;
+        let _ = state.store.forget_token_use(user_id, &expired.id).await;
     }
     let token = tokens::generate(user_id);
     let record = TokenRecord {

@@ -67,7 +67,9 @@ if ttl ~= '0' and exists then
   end
 end
 
-if via ~= '' and changed == 1 and kind == 'set' then
+if via ~= '' and changed == 1 and kind == 'set'
+  and string.find('none stream', redis.call('TYPE', KEYS[8]).ok, 1, true) then
+  -- (Another program's key of another type there is left alone.)
   local activity = KEYS[8]
   redis.call('XADD', activity, 'MAXLEN', activity_max, '*',
     'kind', op == 'a' and 'add' or 'remove', 'id', ARGV[FIRST], 'via', via)

@@ -367,6 +367,15 @@ impl SyncStore {
         removed(self.change_member(key, record, false, None).await?)
     }
 
+    /// Merges the remote copy of a sponsor's activity stream into the local
+    /// one (when the local lost it); nothing without a remote.
+    pub async fn restore_activity(&self, user_id: u64) -> Result<(), SyncError> {
+        if self.inner.remote.is_none() {
+            return Ok(());
+        }
+        self.inner.tiers.restore_activity(user_id).await
+    }
+
     /// The user's API token records (fetched back first, within the bound,
     /// when the local copy was lost).
     pub async fn tokens(&self, user_id: u64) -> Result<Members, SyncError> {
@@ -470,6 +479,10 @@ impl SyncStore {
         let tokens = SponsorKey::Tokens(user_id);
         for key in [&mnodes, &details, &tokens] {
             let before = inner.tiers.set_status(key, now, false).await?;
+            if key == &mnodes {
+                // The activity stream lives as long as the preferences do.
+                inner.tiers.activity_lifetime(user_id, now).await?;
+            }
             if now && before != Some(true) && inner.remote.is_some() {
                 // A returning sponsor's kept remote copy comes back now.
                 drop(fetch_task(inner, key.clone()));

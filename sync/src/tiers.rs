@@ -176,6 +176,9 @@ pub trait Tiers {
     async fn remote_stamp(&self, key: &SponsorKey) -> Result<Stamp, SyncError>;
     /// A sponsor's `user:{id}:activity`: copies the entries the remote lacks.
     async fn push_activity(&self, user_id: u64) -> Result<(), SyncError>;
+    /// Gives `user:{id}:activity` the lifetime of the preferences: none for
+    /// a sponsor, their TTL for anyone else.
+    async fn activity_lifetime(&self, user_id: u64, sponsor: bool) -> Result<(), SyncError>;
     /// Merges the remote copy of a sponsor's activity into the local stream
     /// (after a fetch-back of their preferences: the local lost both).
     async fn restore_activity(&self, user_id: u64) -> Result<(), SyncError>;
@@ -873,6 +876,21 @@ impl Tiers for RedisTiers {
             .invoke(&inv)
             .await
             .map_err(|e| self.remote_err(e))?;
+        Ok(())
+    }
+
+    async fn activity_lifetime(&self, user_id: u64, sponsor: bool) -> Result<(), SyncError> {
+        let name = self.keys.activity(user_id);
+        let mut cmd = if sponsor {
+            redis::cmd("PERSIST")
+        } else {
+            redis::cmd("EXPIRE")
+        };
+        cmd.arg(&name);
+        if !sponsor {
+            cmd.arg(self.settings.ttl_secs.max(1));
+        }
+        let _: i64 = self.local.query(&cmd).await.map_err(SyncError::Local)?;
         Ok(())
     }
 

@@ -180,6 +180,9 @@ impl Tiers for Gated {
     async fn restore_activity(&self, uid: u64) -> Result<(), SyncError> {
         gated!(remote self, self.inner.restore_activity(uid).await)
     }
+    async fn activity_lifetime(&self, uid: u64, sponsor: bool) -> Result<(), SyncError> {
+        gated!(self, self.inner.activity_lifetime(uid, sponsor).await)
+    }
 }
 
 /// One worker process: runs engine jobs forever, one step per turn.
