@@ -100,6 +100,10 @@ async fn a_100000_member_set_is_paged_in_order_without_blocking_redis() {
     assert_eq!(ids.len(), 1000);
     assert_eq!(ids[0], "n000000");
     assert_eq!(page["next"], "n000999");
+    assert_eq!(
+        page["complete"], true,
+        "a large non-sponsor set is complete as it stands"
+    );
     let response = bob
         .client
         .get(app.at("/exclusions?limit=1000&after=n000999"))

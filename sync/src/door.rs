@@ -263,11 +263,16 @@ impl Inner {
                 // A large set is read in steps; it is complete only if it
                 // stayed complete from before the first step to after the last.
                 let mut generation = None;
-                if complete {
-                    if let crate::tiers::DiffStart::Ready { generation: g, .. } =
-                        self.tiers.begin_diff(key).await?
-                    {
-                        generation = Some(g);
+                // A non-sponsor's key (or any key without a remote) is never
+                // compared with a remote copy: complete as it stands.
+                let mut settled = complete && (self.remote.is_none() || !sponsor);
+                if complete && !settled {
+                    match self.tiers.begin_diff(key).await? {
+                        crate::tiers::DiffStart::Ready { generation: g, .. } => {
+                            generation = Some(g)
+                        }
+                        crate::tiers::DiffStart::NotSponsor => settled = true,
+                        _ => {}
                     }
                 }
                 let mut out = Vec::new();
@@ -282,7 +287,7 @@ impl Inner {
                 }
                 complete = match &generation {
                     Some(g) => self.tiers.end_diff(key, g).await?,
-                    None => false,
+                    None => settled,
                 };
                 out
             }

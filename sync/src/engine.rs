@@ -105,17 +105,8 @@ pub async fn push_key<T: Tiers>(
     };
     let mut marker = None;
     let mut cursor = 0;
-    let mut first = true;
     loop {
         let (next, raw) = t.scan_pending(key, cursor).await?;
-        // The activity of the pending changes goes first (a sponsor's only):
-        // it was appended in the same step as each change, and the changes'
-        // entries are forgotten below; a failure here leaves them pending,
-        // so the copy is retried (it is idempotent).
-        if let (SponsorKey::Mnodes(uid), true, false) = (key, first, raw.is_empty()) {
-            t.push_activity(*uid).await?;
-        }
-        first = false;
         let mut plan = plan_push(raw.clone(), sponsor);
         if plan.unresolved {
             let now = match t.read(key, 0, None).await?.sponsor {
@@ -163,6 +154,12 @@ pub async fn push_key<T: Tiers>(
             }
             DiffOutcome::NotSponsor => t.forget(key, &[marker]).await?,
         }
+    }
+    // The activity of the changes just pushed follows them (a sponsor's
+    // only; idempotent). A failure here is not retried until the next push
+    // of the key: a known limit (docs/sync.md).
+    if let (SponsorKey::Mnodes(uid), false) = (key, report.stamps.is_empty()) {
+        t.push_activity(*uid).await?;
     }
     Ok(report)
 }
