@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::Commands;
 use serde_json::json;
 
-use crate::common::app::{plain_client, status_json, with_token};
+use crate::common::app::{plain_client, status_json, until_token_reads, with_token};
 use crate::common::{eventually, TestApp};
 
 const BOTH: &[&str] = &["exclusions:read", "exclusions:write"];
@@ -243,18 +243,7 @@ async fn a_sponsors_tokens_survive_a_local_flush() {
     )
     .await;
     let _: () = redis::cmd("FLUSHALL").query(&mut app.local_conn()).unwrap();
-    let client = plain_client();
-    let me = eventually(Duration::from_secs(10), "GET /me with the token", || {
-        let request = client.get(app.at("/me"));
-        let token = token.clone();
-        async move {
-            let (status, _, body) = with_token(request, &token).await;
-            // 503 (not 401) while the records are on their way back.
-            assert!(status == 200 || status == 503, "{status} {body}");
-            (status == 200).then_some(body)
-        }
-    })
-    .await;
+    let me = until_token_reads(&app, "/me", &token).await;
     assert_eq!(me["id"].as_u64(), Some(1001), "{me}");
 }
 

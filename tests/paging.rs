@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::Commands;
 use serde_json::json;
 
-use crate::common::app::{plain_client, status_json, with_token};
+use crate::common::app::{plain_client, status_json, until_token_reads, with_token};
 use crate::common::{eventually, TestApp};
 
 #[tokio::test]
@@ -232,21 +232,7 @@ async fn a_sponsors_activity_persists_across_a_local_flush() {
     .await;
     let _: () = redis::cmd("FLUSHALL").query(&mut app.local_conn()).unwrap();
     // 503 while the token's records are on their way back, then 200.
-    let client = plain_client();
-    let activity = eventually(
-        Duration::from_secs(10),
-        "GET /activity with the token",
-        || {
-            let request = client.get(app.at("/activity"));
-            let token = token.clone();
-            async move {
-                let (status, _, body) = with_token(request, &token).await;
-                assert!(status == 200 || status == 503, "{status} {body}");
-                (status == 200).then_some(body)
-            }
-        },
-    )
-    .await;
+    let activity = until_token_reads(&app, "/activity", &token).await;
     let ids: Vec<&str> = activity["items"]
         .as_array()
         .unwrap()

@@ -72,13 +72,8 @@ fn parse_query(raw: Option<&str>) -> AppResult<ActivityQuery> {
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match key.as_ref() {
             "limit" => {
-                let limit = value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|l| (1..=ACTIVITY_PAGE_MAX as u64).contains(l));
-                query.limit = Some(
-                    limit.ok_or_else(|| invalid("limit must be a whole number from 1 to 1000"))?,
-                );
+                query.limit =
+                    Some(crate::routes::negotiate::parse_limit(&value, ACTIVITY_PAGE_MAX)? as u64);
             }
             "before" => {
                 let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());

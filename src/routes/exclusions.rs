@@ -13,7 +13,7 @@ use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::node_id::{InvalidNodeId, NodeId};
 use crate::routes::identity::Caller;
 use crate::routes::negotiate::{
-    is_browser_form, is_json, media_type, prefers_html, BODY_LIMIT, FORM,
+    is_browser_form, is_json, media_type, parse_limit, prefers_html, BODY_LIMIT, FORM,
 };
 use crate::session::CurrentUser;
 use crate::state::AppState;
@@ -298,18 +298,7 @@ fn page_query(raw: Option<&str>) -> AppResult<PageQuery> {
     let mut query = PageQuery::default();
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match key.as_ref() {
-            "limit" => {
-                let limit = value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|l| (1..=PAGE_MAX as u64).contains(l));
-                query.limit = Some(limit.ok_or_else(|| {
-                    AppError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("limit must be a whole number from 1 to {PAGE_MAX}"),
-                    )
-                })?);
-            }
+            "limit" => query.limit = Some(parse_limit(&value, PAGE_MAX)? as u64),
             "after" => {
                 let after = NodeId::parse(value.into_owned())
                     .map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("after: {e}")))?;

@@ -23,6 +23,20 @@ pub fn is_json(media_type: &str) -> bool {
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
+/// A `limit` query value: a whole number from 1 to `max` (else 422).
+pub fn parse_limit(value: &str, max: usize) -> crate::error::AppResult<usize> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|l| (1..=max).contains(l))
+        .ok_or_else(|| {
+            crate::error::AppError::new(
+                crate::error::ErrorCode::InvalidRequest,
+                format!("limit must be a whole number from 1 to {max}"),
+            )
+        })
+}
+
 /// The client asks for JSON (`Accept` lists `application/json`).
 pub fn accepts_json(headers: &HeaderMap) -> bool {
     accept_lists(headers, "application/json")

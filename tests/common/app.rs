@@ -391,3 +391,23 @@ pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
 }
+
+/// Polls `GET path` with `token` until 200 (a 503 in between is allowed:
+/// the token's records may be on their way back); the body.
+pub async fn until_token_reads(app: &TestApp, path: &str, token: &str) -> Value {
+    let client = plain_client();
+    super::eventually(
+        Duration::from_secs(10),
+        &format!("GET {path} with the token"),
+        || {
+            let request = client.get(app.at(path));
+            let token = token.to_owned();
+            async move {
+                let (status, _, body) = with_token(request, &token).await;
+                assert!(status == 200 || status == 503, "{status} {body}");
+                (status == 200).then_some(body)
+            }
+        },
+    )
+    .await
+}
