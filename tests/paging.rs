@@ -271,3 +271,35 @@ async fn the_activity_stream_lives_as_long_as_the_preferences() {
         "{beyond}"
     );
 }
+
+/// A large set is served from a shared copy (`src/listcache.rs`): a change
+/// through the API shows at once, another program's same-size change within
+/// the copy's second.
+#[tokio::test]
+async fn a_large_set_read_from_its_shared_copy_stays_fresh() {
+    let app = TestApp::builder().var("QUOTA_FREE", 100_000).start().await;
+    let bob = app.sign_in("bob").await;
+    let mut local = app.local_conn();
+    let ids: Vec<String> = (0..3000).map(|i| format!("big-{i:05}")).collect();
+    let _: () = local.sadd("user:1002:mnodes", &ids).unwrap();
+    let (_, first) = bob.get(&app, "/exclusions?limit=1").await;
+    assert_eq!(
+        (first["ids"][0].as_str(), first["complete"].as_bool()),
+        (Some("big-00000"), Some(true))
+    );
+    // Through the API: at once.
+    assert_eq!(bob.exclude(&app, "a-first").await.0, 200);
+    let (_, after_add) = bob.get(&app, "/exclusions?limit=1").await;
+    assert_eq!(after_add["ids"][0], "a-first");
+    // Another program, keeping the size: within the copy's second.
+    let _: () = local.srem("user:1002:mnodes", "a-first").unwrap();
+    let _: () = local.sadd("user:1002:mnodes", "a-second").unwrap();
+    eventually(Duration::from_secs(3), "another program's change", || {
+        let request = bob.client.get(app.at("/exclusions?limit=1"));
+        async move {
+            let (_, body) = status_json(request.send().await.unwrap()).await;
+            (body["ids"][0] == "a-second").then_some(())
+        }
+    })
+    .await;
+}

@@ -98,9 +98,15 @@ impl OptionalFromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, AppError> {
+        // Resolved once per request: the rate limiter asks first.
+        if let Some(known) = parts.extensions.get::<Caller>() {
+            return Ok(Some(known.clone()));
+        }
         if let Some(token) = bearer_token(&parts.headers) {
             let token = token.to_owned();
-            return authenticate(state, &token).await.map(Some);
+            let caller = authenticate(state, &token).await?;
+            parts.extensions.insert(caller.clone());
+            return Ok(Some(caller));
         }
         let session = AuthSession::from_request_parts(parts, state).await?;
         Ok(session.user_id().await?.map(|user_id| Caller {

@@ -19,6 +19,14 @@ use crate::state::AppState;
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
+/// The request's route template (`/exclusions/{id}`), once routed.
+fn route_of(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+}
+
 /// Counts every request by its route template (never the raw path: ids in
 /// paths would explode the label set).
 pub async fn track_metrics(
@@ -26,11 +34,7 @@ pub async fn track_metrics(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = route_of(&request).unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
     let metrics = &state.metrics;
@@ -133,11 +137,7 @@ pub async fn enforce_rate_limits(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let Some(limit) = route.and_then(|r| limit_of(request.method(), &r)) else {
+    let Some(limit) = route_of(&request).and_then(|r| limit_of(request.method(), &r)) else {
         return next.run(request).await;
     };
     let config = &state.config;
