@@ -266,7 +266,7 @@ pub struct WriteSettings {
 /// Fetch-back lease: another process may take over a fetch after this long.
 pub(crate) const FETCH_LEASE_MS: u64 = 10_000;
 /// Members per SSCAN/HSCAN and per staged or pushed chunk.
-pub(crate) const SCAN_COUNT: usize = 1000;
+pub(crate) const SCAN_COUNT: usize = 500;
 
 /// The steps on real Redis servers.
 pub struct RedisTiers {
