@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::ExposeSecret;
+use sponsorgate_sync::RedisLink;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower_sessions::cookie::Key;
@@ -43,18 +43,11 @@ pub enum StartError {
     TaskEnded { name: &'static str, reason: String },
 }
 
-/// A connection manager that fails fast when the Redis is down, so requests
-/// answer 503 instead of hanging on reconnect attempts.
-pub fn local_connection(url: &str) -> Result<ConnectionManager, StartError> {
-    let client =
-        redis::Client::open(url).map_err(|e| StartError::Redis(format!("{:?}", e.kind())))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(200));
-    ConnectionManager::new_lazy_with_config(client, config)
-        .map_err(|e| StartError::Redis(format!("{:?}", e.kind())))
+/// The local tier for the service's own keys (a single server or a
+/// cluster): fails fast while the Redis is down, so requests answer 503
+/// instead of hanging on reconnect attempts.
+pub fn local_connection(url: &str) -> Result<RedisLink, StartError> {
+    RedisLink::open(url, Duration::from_secs(2)).map_err(StartError::Redis)
 }
 
 pub struct Built {
@@ -78,7 +71,10 @@ pub async fn build(config: Config) -> Result<Built, StartError> {
         timeout: github_settings.timeout,
     })
     .map_err(|e| StartError::Config(e.to_string()))?;
-    let conn = local_connection(config.redis_url.expose_secret())?;
+    let mut conn = local_connection(config.redis_url.expose_secret())?;
+    if let Err(e) = crate::sponsorship::migrate_legacy_keys(&mut conn).await {
+        tracing::warn!(error.message = %e, "could not rename the sponsorship schedule's keys of an older version");
+    }
     let service = SyncService::start(&config).await?;
     let metrics = Metrics::new(|registry| service.register_metrics(registry));
     let limiter = RateLimiter::new(conn.clone());

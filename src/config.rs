@@ -139,10 +139,26 @@ impl Vars<'_> {
 
     fn redis_url(&self, var: &'static str, raw: &str) -> Result<SecretString, ConfigError> {
         // Parse without echoing the value: it may carry a password.
-        let url =
-            Url::parse(raw).map_err(|_| problem(var, "is not a redis:// or rediss:// URL"))?;
+        if raw.starts_with("redis+cluster://") || raw.starts_with("rediss+cluster://") {
+            return match sponsorgate_sync::RedisTarget::parse(raw) {
+                Ok(_) => Ok(secret(raw)),
+                Err(why) => Err(problem(
+                    var,
+                    format!("is not a valid redis+cluster:// URL ({why})"),
+                )),
+            };
+        }
+        let url = Url::parse(raw).map_err(|_| {
+            problem(
+                var,
+                "is not a redis://, rediss:// or redis+cluster:// URL",
+            )
+        })?;
         if !matches!(url.scheme(), "redis" | "rediss") {
-            return Err(problem(var, "must start with redis:// or rediss://"));
+            return Err(problem(
+                var,
+                "must start with redis://, rediss:// or redis+cluster://",
+            ));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(problem(var, "has no host"));
@@ -380,6 +396,9 @@ fn is_loopback(url: &Url) -> bool {
 
 /// A Redis URL with its password (and user name) replaced by `[redacted]`.
 fn display_redis_url(url: &SecretString) -> String {
+    if let Some(cluster) = sponsorgate_sync::target::display_cluster_url(url.expose_secret()) {
+        return cluster;
+    }
     match Url::parse(url.expose_secret()) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
@@ -510,6 +529,43 @@ mod tests {
         let err = Config::from_map(&missing, Needs::Everything).unwrap_err();
         assert_eq!(err.var, "GITHUB_CLIENT_SECRET");
         assert!(Config::from_map(&missing, Needs::RedisOnly).is_ok());
+    }
+
+    #[test]
+    fn cluster_urls_are_accepted_and_shown_as_seeds_without_passwords() {
+        let cfg = Config::from_map(
+            &with(&[
+                ("REDIS_URL", "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"),
+                (
+                    "ENTERPRISE_REDIS_URL",
+                    "rediss+cluster://:hunter2@db1.example:7000,db2.example:7000",
+                ),
+            ]),
+            Needs::Everything,
+        )
+        .unwrap();
+        let summary = cfg.summary();
+        assert!(
+            summary.contains("REDIS_URL=redis+cluster://127.0.0.1:7000,127.0.0.1:7001"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(
+                "ENTERPRISE_REDIS_URL=rediss+cluster://[redacted]@db1.example:7000,db2.example:7000"
+            ),
+            "{summary}"
+        );
+        assert!(!summary.contains("hunter2"), "{summary}");
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://:hunter2@a:1,,b:2",
+            "redis+cluster://a:1/2",
+        ] {
+            let err = Config::from_map(&with(&[("REDIS_URL", bad)]), Needs::Everything)
+                .unwrap_err();
+            assert_eq!(err.var, "REDIS_URL");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use sponsorgate_sync::RedisLink;
 
 use crate::store::StoreError;
 
@@ -94,12 +94,12 @@ return {1, remaining, new_tat - now, 0}
 /// Rate limits over the local Redis.
 #[derive(Clone)]
 pub struct RateLimiter {
-    conn: ConnectionManager,
+    conn: RedisLink,
     script: redis::Script,
 }
 
 impl RateLimiter {
-    pub fn new(conn: ConnectionManager) -> Self {
+    pub fn new(conn: RedisLink) -> Self {
         Self {
             conn,
             script: redis::Script::new(GCRA),

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use redis::aio::ConnectionManager;
+use sponsorgate_sync::RedisLink;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session};
@@ -19,7 +19,7 @@ const SESSION_PREFIX: &str = "session:";
 
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    conn: ConnectionManager,
+    conn: RedisLink,
 }
 
 impl std::fmt::Debug for RedisSessionStore {
@@ -29,7 +29,7 @@ impl std::fmt::Debug for RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    pub fn new(conn: ConnectionManager) -> Self {
+    pub fn new(conn: RedisLink) -> Self {
         Self { conn }
     }
 

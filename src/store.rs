@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use sponsorgate_sync::RedisLink;
 use sponsorgate_sync::{AddOutcome, Members, StatusUpdate, SyncError, SyncStore};
 
 use crate::node_id::NodeId;
@@ -78,7 +78,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: RedisLink,
     data: SyncStore,
 }
 
@@ -140,22 +140,20 @@ pub struct ExclusionList {
 }
 
 impl Store {
-    pub fn new(conn: ConnectionManager, data: SyncStore) -> Self {
+    pub fn new(conn: RedisLink, data: SyncStore) -> Self {
         Self { conn, data }
     }
 
     /// The local Redis for the service's own keys (sessions, webhook
     /// deliveries, schedules): never for sponsor keys, which go through the door.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisLink {
         self.conn.clone()
     }
 
-    /// Whether the local Redis answers `PING` within `within`.
+    /// Whether the local tier answers within `within`: on a cluster, every
+    /// slot served and every primary answering `PING`.
     pub async fn ping(&self, within: Duration) -> bool {
-        let mut conn = self.conn.clone();
-        let ping =
-            tokio::time::timeout(within, redis::cmd("PING").query_async::<String>(&mut conn)).await;
-        matches!(ping, Ok(Ok(_)))
+        self.data.local_ready(within).await
     }
 
     pub async fn add_exclusion(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use sponsorgate_sync::RedisLink;
 use redis::AsyncCommands;
 
 use super::event::{decide, Change, Decision, Outcome, SponsorshipEvent};
@@ -20,7 +20,7 @@ use crate::store::{Profile, Sponsorship};
 /// future effective time; demotions after the grace, immediately when it is 0.
 pub(super) async fn settle(
     app: &App,
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
     change: Change,
     now_ms: i64,
@@ -208,7 +208,7 @@ pub async fn apply_due(app: &App, now_ms: i64) -> SponsorshipResult<usize> {
 
 pub(super) async fn apply_one(
     app: &App,
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
     now_ms: i64,
 ) -> SponsorshipResult<bool> {
@@ -239,7 +239,7 @@ pub(super) async fn apply_one(
 /// `user_details:{id}` `checked_at` (sign-in's sponsorship check) is later than `at_ms`.
 pub(super) async fn signed_in_since(
     app: &App,
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
     at_ms: i64,
 ) -> SponsorshipResult<bool> {

@@ -19,10 +19,17 @@ pub const BODY_PREFIX: &str = "sync:webhook:body:";
 /// How long applied bodies are remembered (at least 30 days).
 pub const BODY_TTL_SECS: u64 = 35 * 24 * 3600;
 /// Sorted set: user id → unix ms at which the user's pending change is due.
-pub const PENDING_DUE: &str = "sync:sponsorship:due";
+/// The hash tag keeps it in one Redis Cluster slot with [`PENDING_CHANGES`].
+pub const PENDING_DUE: &str = "sync:sponsorship:{schedule}:due";
 /// Hash: user id → JSON [`Change`](super::Change) of the user's pending change (written
 /// together with [`PENDING_DUE`] in one transaction).
-pub const PENDING_CHANGES: &str = "sync:sponsorship:pending";
+pub const PENDING_CHANGES: &str = "sync:sponsorship:{schedule}:pending";
+/// The names [`PENDING_DUE`] and [`PENDING_CHANGES`] had before they got
+/// their hash tag (renamed at start on a single server, where both lived).
+pub const LEGACY_SCHEDULE: [(&str, &str); 2] = [
+    ("sync:sponsorship:due", PENDING_DUE),
+    ("sync:sponsorship:pending", PENDING_CHANGES),
+];
 /// Sorted set: user id → unix ms of the last change a webhook (or a due
 /// change) applied; re-verification leaves such users alone for
 /// [`WEBHOOK_PRECEDENCE`], since its list from GitHub may predate the event.

@@ -48,7 +48,7 @@ pub use keys::{
     REVERIFY_RETRY, WEBHOOK_PRECEDENCE,
 };
 pub use reverify::{reverify_once, ReverifyError, ReverifyReport};
-pub use schedule::{pending_change, PendingChange};
+pub use schedule::{migrate_legacy_keys, pending_change, PendingChange};
 pub use signature::{sign, verify_signature, SignatureCheck};
 
 /// What can go wrong while changing a sponsor status.

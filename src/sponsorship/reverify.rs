@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use redis::aio::ConnectionManager;
+use sponsorgate_sync::RedisLink;
 use redis::AsyncCommands;
 
 use super::apply::{settle, signed_in_since};
@@ -148,7 +148,7 @@ enum Reconcile {
 /// recent webhook changes, and the report it fills in.
 struct Reconciler<'a> {
     app: &'a App,
-    conn: ConnectionManager,
+    conn: RedisLink,
     cutoff_ms: i64,
     listed_at_ms: i64,
     report: ReverifyReport,
@@ -166,7 +166,7 @@ impl Reconciler<'_> {
 
     async fn reconcile_locked(
         &mut self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisLink,
         user_id: u64,
         what: Reconcile,
     ) -> SponsorshipResult<()> {

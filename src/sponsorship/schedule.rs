@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use sponsorgate_sync::RedisLink;
 use redis::AsyncCommands;
 
 use super::event::Change;
@@ -23,7 +23,7 @@ pub async fn pending_change(app: &App, user_id: u64) -> SponsorshipResult<Option
 }
 
 pub(super) async fn load_pending(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
 ) -> SponsorshipResult<Option<PendingChange>> {
     let (due, json): (Option<f64>, Option<String>) = redis::pipe()
@@ -49,8 +49,27 @@ pub(super) async fn load_pending(
     }
 }
 
+/// Renames the schedule's keys of an older version to their tagged names
+/// (single server only: a cluster never had the old ones). An old key is
+/// renamed only while the new one does not exist, so a second instance
+/// starting at the same time changes nothing.
+pub async fn migrate_legacy_keys(conn: &mut RedisLink) -> SponsorshipResult<()> {
+    if conn.is_cluster() {
+        return Ok(());
+    }
+    for (old, new) in super::keys::LEGACY_SCHEDULE {
+        // RENAMENX fails when `old` is absent: nothing to migrate then.
+        let _: redis::RedisResult<i64> = redis::cmd("RENAMENX")
+            .arg(old)
+            .arg(new)
+            .query_async(conn)
+            .await;
+    }
+    Ok(())
+}
+
 pub(super) async fn schedule(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
     change: &Change,
     due_ms: i64,
@@ -66,7 +85,7 @@ pub(super) async fn schedule(
 }
 
 pub(super) async fn clear_pending(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
 ) -> SponsorshipResult<()> {
     redis::pipe()
@@ -79,7 +98,7 @@ pub(super) async fn clear_pending(
 }
 
 pub(super) async fn mark_changed(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
     at_ms: i64,
 ) -> SponsorshipResult<()> {
@@ -101,7 +120,7 @@ return 0
 impl UserLock {
     /// Waits up to `wait` for the lock; `None` when it stays taken.
     pub(super) async fn acquire(
-        conn: &mut ConnectionManager,
+        conn: &mut RedisLink,
         user_id: u64,
         wait: Duration,
     ) -> SponsorshipResult<Option<Self>> {
@@ -127,7 +146,7 @@ impl UserLock {
         }
     }
 
-    pub(super) async fn release(self, conn: &mut ConnectionManager) {
+    pub(super) async fn release(self, conn: &mut RedisLink) {
         let released: redis::RedisResult<i64> = redis::Script::new(RELEASE_LOCK)
             .key(&self.key)
             .arg(&self.token)
@@ -141,7 +160,7 @@ impl UserLock {
 }
 
 pub(super) async fn lock_or_busy(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisLink,
     user_id: u64,
 ) -> SponsorshipResult<UserLock> {
     UserLock::acquire(conn, user_id, LOCK_WAIT)

@@ -88,8 +88,8 @@ pub fn default_consumer() -> String {
 /// The address part of a Redis URL (`host:port` or a socket path), without
 /// user name or password; `<invalid url>` when it does not parse.
 pub fn redacted_addr(url: &str) -> String {
-    match redis::Client::open(url) {
-        Ok(client) => client.get_connection_info().addr().to_string(),
+    match crate::target::RedisTarget::parse(url) {
+        Ok(target) => target.addr(),
         Err(_) => "<invalid url>".into(),
     }
 }
@@ -109,6 +109,9 @@ pub(crate) const LEASE: Duration = Duration::from_millis(5000);
 pub(crate) const LEASE_RENEW: Duration = Duration::from_millis(1000);
 /// How long keyspace events are collected before they are turned into journal entries.
 pub(crate) const EVENT_WINDOW: Duration = Duration::from_millis(20);
+/// How often the worker re-reads the local tier's primaries (a failover, a
+/// primary added or removed) to listen on each.
+pub(crate) const TOPOLOGY_EVERY: Duration = Duration::from_millis(250);
 /// How often a subscribed worker checks that the notification flags are still set.
 pub(crate) const FLAGS_RECHECK: Duration = Duration::from_secs(5);
 
@@ -137,6 +140,10 @@ mod tests {
         assert!(!dbg.contains("s3cret"), "{dbg}");
         assert!(dbg.contains("db.example:6380"));
         assert_eq!(redacted_addr("not a url"), "<invalid url>");
+        assert_eq!(
+            redacted_addr("redis+cluster://:s3cret@a:7000,b:7001"),
+            "a:7000,b:7001"
+        );
     }
 
     #[test]

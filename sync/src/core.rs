@@ -295,6 +295,35 @@ pub struct RemoteIdentity {
     pub sentinel: Option<String>,
 }
 
+impl RemoteIdentity {
+    /// The identity of a tier from each primary's address, `run_id` and
+    /// sentinel. On a cluster the `run_id` is every primary's
+    /// (`addr=run_id,…`: a restart or failover of any changes it) and the
+    /// sentinel is known only when every primary holds the same one.
+    pub fn of_nodes(cluster: bool, mut nodes: Vec<(String, String, Option<String>)>) -> Self {
+        if !cluster && nodes.len() == 1 {
+            let (_, run_id, sentinel) = nodes.remove(0);
+            return Self { run_id, sentinel };
+        }
+        nodes.sort();
+        let run_id = nodes
+            .iter()
+            .map(|(addr, run_id, _)| format!("{addr}={run_id}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sentinels: Option<Vec<String>> = nodes.into_iter().map(|(_, _, s)| s).collect();
+        let sentinel = sentinels.and_then(|mut all| {
+            all.dedup();
+            match all.len() {
+                1 => all.pop(),
+                // Different sentinels: never equal to a recorded one.
+                _ => Some(all.join(",")),
+            }
+        });
+        Self { run_id, sentinel }
+    }
+}
+
 /// Whether the remote may have lost data since it was last seen whole:
 /// it restarted (possibly from an older backup), or its sentinel is gone.
 /// `known`: the identity recorded when the remote was last known whole.
@@ -313,6 +342,36 @@ pub fn remote_lost(known: Option<&RemoteIdentity>, now: &RemoteIdentity) -> bool
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_cluster_remote_is_whole_only_while_every_primary_is() {
+        let node = |addr: &str, run: &str, s: Option<&str>| {
+            (addr.to_owned(), run.to_owned(), s.map(str::to_owned))
+        };
+        let known = RemoteIdentity::of_nodes(
+            true,
+            vec![node("b:2", "r2", Some("t")), node("a:1", "r1", Some("t"))],
+        );
+        assert_eq!(known.run_id, "a:1=r1,b:2=r2");
+        assert_eq!(known.sentinel.as_deref(), Some("t"));
+        let same = RemoteIdentity::of_nodes(
+            true,
+            vec![node("a:1", "r1", Some("t")), node("b:2", "r2", Some("t"))],
+        );
+        assert!(!remote_lost(Some(&known), &same));
+        // One primary flushed, restarted, or replaced by a failover.
+        for now in [
+            vec![node("a:1", "r1", None), node("b:2", "r2", Some("t"))],
+            vec![node("a:1", "r1", Some("t")), node("b:2", "r9", Some("t"))],
+            vec![node("a:1", "r1", Some("t")), node("c:3", "r3", Some("t"))],
+            vec![node("a:1", "r1", Some("t")), node("b:2", "r2", Some("u"))],
+        ] {
+            let now = RemoteIdentity::of_nodes(true, now);
+            assert!(remote_lost(Some(&known), &now), "{now:?}");
+        }
+        let single = RemoteIdentity::of_nodes(false, vec![node("a:1", "r1", Some("t"))]);
+        assert_eq!(single.run_id, "r1");
+    }
 
     #[test]
     fn entries_round_trip() {

@@ -168,7 +168,10 @@ impl Inner {
 
     /// One step (the sponsors set is read inside it); the slow path only
     /// when the sponsors set was lost and the key's own record does not know.
-    async fn write(self: &Arc<Self>, change: Change<'_>) -> Result<WriteReply, SyncError> {
+    async fn write(self: &Arc<Self>, mut change: Change<'_>) -> Result<WriteReply, SyncError> {
+        if change.status.is_none() {
+            change.status = self.cluster_status(change.key).await?;
+        }
         let mut reply = self.tiers.write(&change).await?;
         if let WriteReply::Done {
             condition,
@@ -241,8 +244,19 @@ impl Inner {
         Ok(status)
     }
 
+    /// On a cluster the sponsors set is in another slot than a user's keys,
+    /// so a step cannot read it: the door reads it first (`None` on a single
+    /// server, where the step reads it itself, or when it cannot be known).
+    async fn cluster_status(self: &Arc<Self>, key: &SponsorKey) -> Result<Option<bool>, SyncError> {
+        if self.tiers.colocated() || key.user_id().is_none() {
+            return Ok(None);
+        }
+        self.status_of(key).await
+    }
+
     async fn read_all(self: &Arc<Self>, key: &SponsorKey) -> Result<Members, SyncError> {
-        let mut state: ReadReply = self.tiers.read(key, SMALL, None).await?;
+        let status = self.cluster_status(key).await?;
+        let mut state: ReadReply = self.tiers.read(key, SMALL, status).await?;
         if state.sponsors_lost {
             if state.sponsor.is_none() {
                 self.record_status(key).await?;

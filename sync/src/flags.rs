@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use redis::Value;
 
+use crate::conn::Conn;
 use crate::error::{is_connection_error, SyncError};
 use crate::Inner;
 
@@ -43,10 +44,29 @@ pub(crate) fn merge_flags(current: &str) -> String {
 }
 
 impl Inner {
+    /// The flags on every primary of the local tier (flags are per node);
+    /// the first node's answer, or the first refusal.
     pub(crate) async fn ensure_notifications(&self) -> Result<NotifyFlags, SyncError> {
+        let topology = self.local.topology().await.map_err(SyncError::Local)?;
+        let mut first = None;
+        for (_, node) in &topology.primaries {
+            let flags = self.ensure_notifications_on(node).await?;
+            if !flags.configurable() {
+                return Ok(flags);
+            }
+            first.get_or_insert(flags);
+        }
+        first.ok_or_else(|| SyncError::protocol("notifications", "no primary"))
+    }
+
+    /// The flags on one server.
+    pub(crate) async fn ensure_notifications_on(
+        &self,
+        node: &Conn,
+    ) -> Result<NotifyFlags, SyncError> {
         let mut get = redis::cmd("CONFIG");
         get.arg("GET").arg("notify-keyspace-events");
-        let before = match self.local.query::<Value>(&get).await {
+        let before = match node.query::<Value>(&get).await {
             Ok(v) => config_value(&v).unwrap_or_default(),
             Err(e) if is_connection_error(&e) => return Err(SyncError::Local(e)),
             Err(e) => return Ok(self.config_refused(&e)),
@@ -55,7 +75,7 @@ impl Inner {
         if after != before {
             let mut set = redis::cmd("CONFIG");
             set.arg("SET").arg("notify-keyspace-events").arg(&after);
-            match self.local.query::<()>(&set).await {
+            match node.query::<()>(&set).await {
                 Ok(()) => {
                     tracing::info!(before = %before, after = %after, "enabled keyspace notifications on the local redis")
                 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::config::HEALTH_EVERY;
+use crate::conn::Conn;
 use crate::core::{remote_lost, RemoteIdentity};
+use crate::topology::{Primary, SLOTS};
 use crate::flags::config_value;
 use crate::keys::{REMOTE_IDENTITY, REMOTE_SENTINEL, RESYNCING};
 use crate::Inner;
@@ -64,27 +66,15 @@ impl Inner {
             .clamp(Duration::from_millis(200), Duration::from_millis(900))
     }
 
-    /// The remote's identity now, or `None` when it did not answer.
+    /// The remote's identity now, or `None` when it did not answer (on a
+    /// cluster: when a slot is not served or a primary did not answer).
     async fn remote_identity(&self) -> Option<RemoteIdentity> {
         let remote = self.remote.as_ref()?;
-        let mut pipe = redis::pipe();
-        pipe.cmd("INFO")
-            .arg("server")
-            .cmd("GET")
-            .arg(REMOTE_SENTINEL);
         let limit = self.probe_timeout();
-        let (info, sentinel): (String, Option<String>) =
-            tokio::time::timeout(limit, remote.pipe(&pipe))
-                .await
-                .ok()?
-                .ok()?;
-        let run_id = info
-            .lines()
-            .find_map(|l| l.strip_prefix("run_id:"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        Some(RemoteIdentity { run_id, sentinel })
+        tokio::time::timeout(limit, identity_of(remote))
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn known_identity(&self) -> Option<RemoteIdentity> {
@@ -113,31 +103,15 @@ impl Inner {
                 tracing::warn!(sync.remote = %self.cfg.remote_addr(), "remote redis is unreachable; changes stay pending locally");
             }
         }
-        let mut pipe = redis::pipe();
-        pipe.cmd("CONFIG")
-            .arg("GET")
-            .arg("maxmemory-policy")
-            .cmd("EXISTS")
-            .arg(RESYNCING);
         let limit = self.probe_timeout();
-        match tokio::time::timeout(limit, self.local.pipe::<(Value, bool)>(&pipe)).await {
-            Ok(Ok((policy, resyncing))) => {
-                let policy = config_value(&policy);
-                self.health
-                    .evicting
-                    .store(policy_evicts(policy.as_deref()), Ordering::Relaxed);
-                self.health.resyncing.store(resyncing, Ordering::Relaxed);
-            }
-            Ok(Err(e)) if e.code().is_some() => {
-                // CONFIG refused (managed Redis): absent keys count as lost.
-                self.health.evicting.store(true, Ordering::Relaxed);
-                let mut exists = redis::cmd("EXISTS");
-                exists.arg(RESYNCING);
-                if let Ok(r) = self.local.query::<bool>(&exists).await {
-                    self.health.resyncing.store(r, Ordering::Relaxed);
-                }
-            }
+        match tokio::time::timeout(limit, local_evicts(&self.local)).await {
+            Ok(Ok(evicts)) => self.health.evicting.store(evicts, Ordering::Relaxed),
             _ => tracing::debug!("local redis did not answer the probe"),
+        }
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(RESYNCING);
+        if let Ok(Ok(r)) = tokio::time::timeout(limit, self.local.query::<bool>(&exists)).await {
+            self.health.resyncing.store(r, Ordering::Relaxed);
         }
         self.metrics.backlog.set(self.queue.len() as i64);
         if let Some(now) = identity {
@@ -163,15 +137,16 @@ impl Inner {
             return Ok(());
         };
         let token = format!("{:016x}", rand::random::<u64>());
-        let mut set = redis::cmd("SET");
-        set.arg(REMOTE_SENTINEL).arg(&token);
-        remote
-            .query::<()>(&set)
-            .await
-            .map_err(|e| crate::SyncError::Remote {
-                addr: self.cfg.remote_addr(),
-                source: e,
-            })?;
+        let remote_err = |e| crate::SyncError::Remote {
+            addr: self.cfg.remote_addr(),
+            source: e,
+        };
+        let topology = remote.topology().await.map_err(remote_err)?;
+        for (primary, node) in &topology.primaries {
+            let mut set = redis::cmd("SET");
+            set.arg(sentinel_key(remote, primary)).arg(&token);
+            node.query::<()>(&set).await.map_err(remote_err)?;
+        }
         let Some(now) = self.remote_identity().await else {
             return Err(crate::SyncError::protocol(
                 "resync",
@@ -193,6 +168,78 @@ impl Inner {
         self.health.resyncing.store(false, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The sentinel of one primary: `sync:alive` on a single server, a key in
+/// one of its own slots on each primary of a cluster (a flush of one primary
+/// loses that one).
+fn sentinel_key(tier: &Conn, primary: &Primary) -> String {
+    if tier.is_cluster() {
+        primary.own_key(&format!("{REMOTE_SENTINEL}:"))
+    } else {
+        REMOTE_SENTINEL.to_owned()
+    }
+}
+
+fn run_id_of(info: &str) -> String {
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// The identity of a tier: every primary's `run_id` and sentinel.
+async fn identity_of(tier: &Arc<Conn>) -> Option<RemoteIdentity> {
+    let topology = tier.topology().await.ok()?;
+    if topology.served != SLOTS {
+        return None;
+    }
+    let mut nodes = Vec::with_capacity(topology.primaries.len());
+    for (primary, node) in &topology.primaries {
+        let mut pipe = redis::pipe();
+        pipe.cmd("INFO")
+            .arg("server")
+            .cmd("GET")
+            .arg(sentinel_key(tier, primary));
+        let (info, sentinel): (String, Option<String>) = node.pipe(&pipe).await.ok()?;
+        nodes.push((primary.addr(), run_id_of(&info), sentinel));
+    }
+    Some(RemoteIdentity::of_nodes(tier.is_cluster(), nodes))
+}
+
+/// Whether an absent sponsor key of the local tier may have been evicted:
+/// when any primary's policy can evict keys without a TTL, or one refuses
+/// `CONFIG` (a managed Redis).
+async fn local_evicts(local: &Arc<Conn>) -> redis::RedisResult<bool> {
+    let topology = local.topology().await?;
+    let mut evicts = false;
+    for (_, node) in &topology.primaries {
+        let mut get = redis::cmd("CONFIG");
+        get.arg("GET").arg("maxmemory-policy");
+        match node.query::<Value>(&get).await {
+            Ok(policy) => evicts |= policy_evicts(config_value(&policy).as_deref()),
+            Err(e) if e.code().is_some() => evicts = true,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(evicts)
+}
+
+/// Whether every slot of a tier is served and every primary answers `PING`
+/// within `within` (`/readyz`).
+pub(crate) async fn tier_whole(tier: &Arc<Conn>, within: Duration) -> bool {
+    let check = async {
+        let topology = tier.topology().await.ok()?;
+        if topology.served != SLOTS {
+            return None;
+        }
+        for (_, node) in &topology.primaries {
+            node.query::<String>(&redis::cmd("PING")).await.ok()?;
+        }
+        Some(())
+    };
+    matches!(tokio::time::timeout(within, check).await, Ok(Some(())))
 }
 
 /// Probes every second for as long as a `SyncStore` exists.

@@ -83,33 +83,26 @@ impl Inner {
 
     /// Forgets every key's count of own events not yet matched.
     pub(crate) async fn reset_event_counts(&self) -> Result<usize, SyncError> {
-        let mut cursor: u64 = 0;
         let mut reset = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{META_PREFIX}*"))
-                .arg("COUNT")
-                .arg(1000);
-            let (next, metas): (u64, Vec<String>) =
-                self.local.query(&scan).await.map_err(SyncError::Local)?;
-            if !metas.is_empty() {
+        let topology = self.local.topology().await.map_err(SyncError::Local)?;
+        for (_, node) in &topology.primaries {
+            let mut batches = Vec::new();
+            crate::worker::scan_names(node, &format!("{META_PREFIX}*"), |metas| {
+                if !metas.is_empty() {
+                    batches.push(metas)
+                }
+            })
+            .await?;
+            for metas in batches {
                 let mut pipe = redis::pipe();
                 for meta in &metas {
                     pipe.cmd("HDEL").arg(meta).arg("e").ignore();
                 }
-                self.local
-                    .pipe::<()>(&pipe)
-                    .await
-                    .map_err(SyncError::Local)?;
+                node.pipe::<()>(&pipe).await.map_err(SyncError::Local)?;
                 reset += metas.len();
             }
-            if next == 0 {
-                return Ok(reset);
-            }
-            cursor = next;
         }
+        Ok(reset)
     }
 
     /// Runs resyncs (on demand) and the periodic reconciliation, while leader.

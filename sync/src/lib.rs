@@ -23,7 +23,9 @@ mod leader;
 pub mod metrics;
 pub mod notify;
 pub mod reconcile;
+pub mod target;
 pub mod tiers;
+pub mod topology;
 mod worker;
 
 use std::collections::HashMap;
@@ -36,6 +38,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
 pub use config::SyncConfig;
+pub use conn::RedisLink;
 pub use door::{AddOutcome, Members, StatusUpdate, WriteOutcome};
 pub use error::SyncError;
 pub use flags::NotifyFlags;
@@ -43,6 +46,7 @@ pub use health::SyncStatus;
 pub use keys::{Keys, SponsorKey};
 pub use metrics::SyncMetrics;
 pub use reconcile::ReconcileReport;
+pub use target::RedisTarget;
 pub use tiers::{RedisTiers, Tiers, WriteSettings};
 pub use worker::DrainReport;
 
@@ -79,22 +83,25 @@ impl SyncStore {
     /// (they are reached, and re-reached after failures with backoff and
     /// jitter, when first needed) and starts the health probe.
     pub async fn connect(cfg: SyncConfig, metrics: SyncMetrics) -> Result<SyncStore, SyncError> {
-        let local = redis::Client::open(cfg.local_url.as_str())
-            .map_err(|e| SyncError::Config(format!("local redis url: {}", e.category())))?;
-        let remote =
-            match &cfg.remote_url {
-                Some(url) => Some(redis::Client::open(url.as_str()).map_err(|e| {
-                    SyncError::Config(format!("remote redis url: {}", e.category()))
-                })?),
-                None => None,
-            };
+        let open = |url: &str, which: &str, timeout: Duration| {
+            RedisTarget::parse(url)
+                .and_then(|t| Conn::open(t, timeout).map_err(|e| e.category().to_string()))
+                .map(Arc::new)
+                .map_err(|e| SyncError::Config(format!("{which} redis url: {e}")))
+        };
+        let local = open(&cfg.local_url, "local", Duration::from_secs(5))?;
+        let remote = match &cfg.remote_url {
+            Some(url) => Some(open(
+                url,
+                "remote",
+                WORKER_REMOTE_TIMEOUT.max(cfg.remote_timeout),
+            )?),
+            None => None,
+        };
         if cfg.consumer.is_empty() {
             return Err(SyncError::Config("consumer name is empty".into()));
         }
         let keys = Keys::new(&cfg.sponsorable);
-        let local = Arc::new(Conn::new(local, Duration::from_secs(5)));
-        let remote =
-            remote.map(|r| Arc::new(Conn::new(r, WORKER_REMOTE_TIMEOUT.max(cfg.remote_timeout))));
         let evicting = Arc::new(AtomicBool::new(false));
         let tiers = Arc::new(RedisTiers::new(
             keys.clone(),
@@ -135,6 +142,12 @@ impl SyncStore {
     /// Whether a remote is configured (sync on).
     pub fn sync_on(&self) -> bool {
         self.inner.remote.is_some()
+    }
+
+    /// Whether every slot of the local tier is served and every primary
+    /// (a single server: the server) answers within `within` (`/readyz`).
+    pub async fn local_ready(&self, within: Duration) -> bool {
+        health::tier_whole(&self.inner.local, within).await
     }
 
     /// Remote reachability, repair and backlog, refreshed every second.

@@ -1,7 +1,8 @@
 //! Keyspace notifications: how changes and reads by other clients of the
 //! local Redis reach the sync machinery.
 //!
-//! Every worker keeps a pub/sub subscription to `__keyevent@<db>__:*`; only
+//! Every worker keeps a pub/sub subscription to `__keyevent@<db>__:*` on
+//! every primary of the local tier (events are per node); only
 //! the notification leader (see `leader.rs`) acts on it. Events are collected
 //! for [`EVENT_WINDOW`] and handed over per key:
 //! - a change event on a sponsor key goes to `note.lua`: events our own
@@ -23,7 +24,8 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::config::{backoff, EVENT_WINDOW, FLAGS_RECHECK, WORKER_REMOTE_TIMEOUT};
+use crate::config::{backoff, EVENT_WINDOW, FLAGS_RECHECK, TOPOLOGY_EVERY, WORKER_REMOTE_TIMEOUT};
+use crate::conn::Conn;
 use crate::keys::SponsorKey;
 use crate::Inner;
 
@@ -114,31 +116,99 @@ pub(crate) fn event_name(channel: &str) -> Option<&str> {
         .map(|(_, e)| e)
 }
 
+/// One subscription per primary of the local tier.
+struct Listener {
+    task: tokio::task::JoinHandle<()>,
+    subscribed: Arc<AtomicBool>,
+}
+
 impl Inner {
-    /// Subscribes, reads events into windows, and resubscribes after any loss.
+    /// Keeps one listener on every primary of the local tier (a single
+    /// server: that server), following the topology: a primary added or
+    /// promoted by a failover gets one within [`TOPOLOGY_EVERY`], one that
+    /// left loses it. Events are per node, and a new listener missed what
+    /// happened before it subscribed: it asks for a reconciliation.
     pub(crate) async fn notify_loop(
         self: Arc<Self>,
         mut stop: watch::Receiver<bool>,
         tx: mpsc::Sender<EventBatch>,
     ) {
-        let pattern = format!(
-            "__keyevent@{}__:*",
-            self.local
-                .client()
-                .get_connection_info()
-                .redis_settings()
-                .db()
-        );
+        let mut listeners: HashMap<String, Listener> = HashMap::new();
+        let mut failures = 0u32;
+        while !*stop.borrow() {
+            let pause = match self.local.topology().await {
+                Ok(topology) => {
+                    failures = 0;
+                    listeners.retain(|addr, l| {
+                        let keep = !l.task.is_finished()
+                            && topology.primaries.iter().any(|(p, _)| &p.addr() == addr);
+                        if !keep {
+                            l.task.abort();
+                            tracing::info!(sync.node = %addr, "stopped listening to a node that is no longer a primary");
+                        }
+                        keep
+                    });
+                    for (primary, node) in topology.primaries {
+                        listeners.entry(primary.addr()).or_insert_with(|| {
+                            let subscribed = Arc::new(AtomicBool::new(false));
+                            let task = tokio::spawn(Arc::clone(&self).listen_node(
+                                node,
+                                Arc::clone(&subscribed),
+                                stop.clone(),
+                                tx.clone(),
+                            ));
+                            Listener { task, subscribed }
+                        });
+                    }
+                    TOPOLOGY_EVERY
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(error.message = %e, "could not read the local topology; retrying");
+                    }
+                    backoff(failures, Duration::from_millis(100))
+                }
+            };
+            let all = !listeners.is_empty()
+                && listeners
+                    .values()
+                    .all(|l| l.subscribed.load(Ordering::Relaxed));
+            self.notify.subscribed.store(all, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        for (_, l) in listeners {
+            l.task.abort();
+        }
+        self.notify.subscribed.store(false, Ordering::Relaxed);
+    }
+
+    /// Subscribes on one server, reads events into windows, and
+    /// resubscribes after any loss.
+    async fn listen_node(
+        self: Arc<Self>,
+        node: Arc<Conn>,
+        subscribed_flag: Arc<AtomicBool>,
+        mut stop: watch::Receiver<bool>,
+        tx: mpsc::Sender<EventBatch>,
+    ) {
+        let pattern = format!("__keyevent@{}__:*", node.db());
         let mut failures = 0u32;
         while !*stop.borrow() {
             // Flags first (a restarted Redis forgot them); without an answer
             // there is no point in subscribing yet.
-            let ensured = match self.ensure_notifications().await {
+            let ensured = match self.ensure_notifications_on(&node).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(e.to_string()),
             };
             let subscribed = async {
-                let mut ps = self.local.client().get_async_pubsub().await?;
+                let client = node.single_client().ok_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::Client, "not a single node"))
+                })?;
+                let mut ps = client.get_async_pubsub().await?;
                 ps.psubscribe(&pattern).await?;
                 Ok::<_, redis::RedisError>(ps)
             };
@@ -152,11 +222,11 @@ impl Inner {
             match outcome {
                 Ok(ps) => {
                     failures = 0;
-                    self.notify.subscribed.store(true, Ordering::Relaxed);
+                    subscribed_flag.store(true, Ordering::Relaxed);
                     // Events may have been missed while we were not subscribed.
                     self.resync.notify_one();
-                    self.read_events(ps, &mut stop, &tx).await;
-                    self.notify.subscribed.store(false, Ordering::Relaxed);
+                    self.read_events(&node, ps, &mut stop, &tx).await;
+                    subscribed_flag.store(false, Ordering::Relaxed);
                 }
                 Err(error) => {
                     failures += 1;
@@ -176,6 +246,7 @@ impl Inner {
 
     async fn read_events(
         &self,
+        node: &Conn,
         ps: redis::aio::PubSub,
         stop: &mut watch::Receiver<bool>,
         tx: &mpsc::Sender<EventBatch>,
@@ -213,7 +284,7 @@ impl Inner {
                 }
                 _ = recheck.tick() => {
                     // Someone may have changed the flags; events were missed if so.
-                    if let Ok(flags) = self.ensure_notifications().await {
+                    if let Ok(flags) = self.ensure_notifications_on(node).await {
                         if flags.before != flags.after {
                             self.resync.notify_one();
                         }

@@ -225,12 +225,14 @@ pub(crate) struct Scripts {
     remote_apply: Script,
     activity_append: Script,
     activity_restore: Script,
+    activity_note: Script,
 }
 
 impl Scripts {
     fn new() -> Self {
         Self {
             write: lua(include_str!("../lua/write.lua")),
+            activity_note: Script::new(include_str!("../lua/activity_note.lua")),
             read: lua(include_str!("../lua/read.lua")),
             set_status: lua(include_str!("../lua/set_status.lua")),
             gc: Script::new(include_str!("../lua/gc.lua")),
@@ -375,17 +377,17 @@ impl RedisTiers {
         fetch_lease_ms: u64,
     ) -> Result<Self, SyncError> {
         let open = |url: &str| {
-            redis::Client::open(url).map_err(|e| SyncError::Config(e.category().to_string()))
+            crate::target::RedisTarget::parse(url)
+                .and_then(|t| {
+                    Conn::open(t, std::time::Duration::from_secs(5))
+                        .map_err(|e| e.category().to_string())
+                })
+                .map(Arc::new)
+                .map_err(SyncError::Config)
         };
-        let local = Arc::new(Conn::new(
-            open(local_url)?,
-            std::time::Duration::from_secs(5),
-        ));
+        let local = open(local_url)?;
         let remote = match remote_url {
-            Some(url) => Some((
-                Arc::new(Conn::new(open(url)?, std::time::Duration::from_secs(5))),
-                crate::config::redacted_addr(url),
-            )),
+            Some(url) => Some((open(url)?, crate::config::redacted_addr(url))),
             None => None,
         };
         let mut tiers = Self::new(
@@ -423,11 +425,20 @@ impl RedisTiers {
         }
     }
 
-    /// On a single Redis every key is on one node, so a user key's step
-    /// reads the sponsors set itself (one round trip instead of two). On a
-    /// Redis Cluster (issue 13) the door passes the answer of its own
-    /// `sponsor_check` step instead, and every step stays in one slot.
+    /// Whether every key is on one server: then a user key's step reads the
+    /// sponsors set itself (one round trip instead of two) and a change's
+    /// activity entry is appended in the change's own step. On a Redis
+    /// Cluster the door passes the answer of its own `sponsor_check` step
+    /// instead, the activity entry follows in a step of its own, and every
+    /// step stays in one slot.
+    pub fn colocated(&self) -> bool {
+        !self.local.is_cluster()
+    }
+
     fn colocated_sponsors(&self, inv: &mut redis::ScriptInvocation<'_>) {
+        if !self.colocated() {
+            return;
+        }
         let sponsors = self.keys.sponsors();
         inv.key(sponsors)
             .key(self.keys.meta(sponsors))
@@ -495,10 +506,14 @@ impl Tiers for RedisTiers {
             .arg(change.status.map(flag).unwrap_or(""))
             .arg(owner(change.key))
             .arg(change.key.user_id().unwrap_or(0));
-        match (change.via, change.key) {
-            (Some(via), SponsorKey::Mnodes(id)) => {
-                inv.key(self.keys.activity(*id));
-                inv.arg(via).arg(self.settings.activity_max.max(1));
+        let activity = match (change.via, change.key) {
+            (Some(via), SponsorKey::Mnodes(id)) => Some((via, self.keys.activity(*id))),
+            _ => None,
+        };
+        match &activity {
+            Some((via, stream)) if self.colocated() => {
+                inv.key(stream);
+                inv.arg(*via).arg(self.settings.activity_max.max(1));
             }
             _ => {
                 inv.arg("").arg(0);
@@ -520,6 +535,21 @@ impl Tiers for RedisTiers {
         let [_, sp, cond, count, stamp, lost, recorded] = reply.as_slice() else {
             return Err(SyncError::protocol("write", "short reply"));
         };
+        if let (Some((via, stream)), false, 1) = (&activity, self.colocated(), code) {
+            // The change is made and acknowledged whatever happens here: a
+            // failure loses this one activity entry, never the change.
+            let mut note = self.scripts.activity_note.prepare_invoke();
+            note.key(stream)
+                .arg(if change.add { "add" } else { "remove" })
+                .arg(change.items.first().map_or("", |(member, _)| *member))
+                .arg(*via)
+                .arg(self.settings.activity_max.max(1))
+                .arg(text(sp, "write")?)
+                .arg(self.ttl(change.key));
+            if let Err(e) = self.local.invoke::<i64>(&note).await {
+                tracing::warn!(error.message = %e, sync.key = ?change.key, "could not append an activity entry");
+            }
+        }
         Ok(WriteReply::Done {
             changed: code == 1,
             sponsor: sponsor_of(&text(sp, "write")?),

@@ -192,30 +192,23 @@ impl Inner {
     }
 
     /// Finds every key with pending changes in the local Redis (`SCAN`, in
-    /// steps of 1000) and queues it.
+    /// steps of 1000, on every primary) and queues it.
     pub(crate) async fn scan_pending_keys(&self) -> Result<usize, SyncError> {
-        let mut cursor: u64 = 0;
         let mut found = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}*", crate::keys::PENDING_PREFIX))
-                .arg("COUNT")
-                .arg(1000);
-            let (next, names): (u64, Vec<String>) =
-                self.local.query(&scan).await.map_err(SyncError::Local)?;
-            for name in names {
-                if let Some(key) = self.keys.parse_pending(&name) {
-                    self.queue.push(key);
-                    found += 1;
+        let topology = self.local.topology().await.map_err(SyncError::Local)?;
+        for (_, node) in &topology.primaries {
+            let pattern = format!("{}*", crate::keys::PENDING_PREFIX);
+            scan_names(node, &pattern, |names| {
+                for name in names {
+                    if let Some(key) = self.keys.parse_pending(&name) {
+                        self.queue.push(key);
+                        found += 1;
+                    }
                 }
-            }
-            if next == 0 {
-                return Ok(found);
-            }
-            cursor = next;
+            })
+            .await?;
         }
+        Ok(found)
     }
 
     pub(crate) async fn scan_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -275,5 +268,30 @@ impl Inner {
     /// request that gives up does not cancel it).
     pub(crate) fn fetch_task(self: &Arc<Self>, key: SponsorKey) -> FetchTask {
         crate::door::fetch_task(self, key)
+    }
+}
+
+/// Every key name of one server matching `pattern`, in `SCAN` steps of 1000
+/// handed to `each` (a server of a cluster holds only its own slots' keys).
+pub(crate) async fn scan_names(
+    node: &crate::conn::Conn,
+    pattern: &str,
+    mut each: impl FnMut(Vec<String>),
+) -> Result<(), SyncError> {
+    let mut cursor: u64 = 0;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let (next, names): (u64, Vec<String>) =
+            node.query(&scan).await.map_err(SyncError::Local)?;
+        each(names);
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
 }
