@@ -148,12 +148,8 @@ impl Vars<'_> {
                 )),
             };
         }
-        let url = Url::parse(raw).map_err(|_| {
-            problem(
-                var,
-                "is not a redis://, rediss:// or redis+cluster:// URL",
-            )
-        })?;
+        let url = Url::parse(raw)
+            .map_err(|_| problem(var, "is not a redis://, rediss:// or redis+cluster:// URL"))?;
         if !matches!(url.scheme(), "redis" | "rediss") {
             return Err(problem(
                 var,
@@ -561,8 +557,8 @@ mod tests {
             "redis+cluster://:hunter2@a:1,,b:2",
             "redis+cluster://a:1/2",
         ] {
-            let err = Config::from_map(&with(&[("REDIS_URL", bad)]), Needs::Everything)
-                .unwrap_err();
+            let err =
+                Config::from_map(&with(&[("REDIS_URL", bad)]), Needs::Everything).unwrap_err();
             assert_eq!(err.var, "REDIS_URL");
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }

@@ -5,6 +5,7 @@
     reason = "a test that cannot go on should fail loudly, where it is"
 )]
 
+#[macro_use]
 mod common;
 
 mod api_fuzz;

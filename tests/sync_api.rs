@@ -8,17 +8,26 @@ use github_sim::FixtureSponsorship;
 use redis::Commands;
 use serde_json::json;
 
+use crate::common::app::Mode;
 use crate::common::sync::{exclude, members, remove, run_reconcile, SyncProcess};
 use crate::common::{eventually, TestApp};
+
+in_every_mode!(
+    a_sponsors_api_writes_reach_the_remote_within_a_second,
+    non_sponsors_keys_never_reach_the_remote,
+    after_a_local_flush_reads_bring_the_remote_set_back,
+    a_removed_last_id_never_comes_back,
+    with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catches_up,
+    a_sync_process_killed_with_sigkill_loses_no_acknowledged_change,
+);
 
 async fn until_remote_has(app: &TestApp, key: &str, expected: &[String], limit: Duration) {
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     crate::common::sync::until_remote_has(app, key, &expected, limit).await;
 }
 
-#[tokio::test]
-async fn a_sponsors_api_writes_reach_the_remote_within_a_second() {
-    let app = TestApp::builder().with_remote().start().await;
+async fn a_sponsors_api_writes_reach_the_remote_within_a_second(mode: Mode) {
+    let app = TestApp::builder().mode(mode).with_remote().start().await;
     let alice = app.sign_in("alice").await;
     let ids: Vec<String> = (0..40).map(|i| format!("node-{i}")).collect();
     for id in &ids {
@@ -36,9 +45,8 @@ async fn a_sponsors_api_writes_reach_the_remote_within_a_second() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn non_sponsors_keys_never_reach_the_remote() {
-    let app = TestApp::builder().with_remote().start().await;
+async fn non_sponsors_keys_never_reach_the_remote(mode: Mode) {
+    let app = TestApp::builder().mode(mode).with_remote().start().await;
     let bob = app.sign_in("bob").await;
     for id in ["b1", "b2", "b3"] {
         exclude(&app, &bob, id).await;
@@ -62,9 +70,8 @@ async fn non_sponsors_keys_never_reach_the_remote() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn after_a_local_flush_reads_bring_the_remote_set_back() {
-    let app = TestApp::builder().with_remote().start().await;
+async fn after_a_local_flush_reads_bring_the_remote_set_back(mode: Mode) {
+    let app = TestApp::builder().mode(mode).with_remote().start().await;
     let alice = app.sign_in("alice").await;
     let ids = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
     for id in &ids {
@@ -73,7 +80,9 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
     until_remote_has(&app, "user:1001:mnodes", &ids, Duration::from_secs(2)).await;
 
     // The local Redis loses everything (sessions included): sign in again, read.
-    let _: () = redis::cmd("FLUSHALL").query(&mut app.local_conn()).unwrap();
+    for node in app.local.primaries() {
+        let _: () = redis::cmd("FLUSHALL").query(&mut node.conn()).unwrap();
+    }
     let alice = app.sign_in("alice").await;
     assert_eq!(alice.body["sponsor"], true);
     let (status, body) = alice.get(&app, "/exclusions").await;
@@ -110,9 +119,8 @@ async fn after_a_local_flush_reads_bring_the_remote_set_back() {
     .await;
 }
 
-#[tokio::test]
-async fn a_removed_last_id_never_comes_back() {
-    let app = TestApp::builder().with_remote().start().await;
+async fn a_removed_last_id_never_comes_back(mode: Mode) {
+    let app = TestApp::builder().mode(mode).with_remote().start().await;
     let alice = app.sign_in("alice").await;
     let mut raw = app.local_conn();
     for i in 0..50 {
@@ -145,9 +153,9 @@ async fn a_removed_last_id_never_comes_back() {
     assert!(members(&mut raw, "user:1001:mnodes").is_empty());
 }
 
-#[tokio::test]
-async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catches_up() {
+async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catches_up(mode: Mode) {
     let app = TestApp::builder()
+        .mode(mode)
         .with_remote()
         .var("REMOTE_TIMEOUT_MS", 300)
         .start()
@@ -162,7 +170,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
     )
     .await;
 
-    app.proxy.as_ref().unwrap().cut();
+    app.cut_remote();
     // /readyz notices within 3 s, and still answers 200: the local Redis is fine.
     let status = eventually(
         Duration::from_secs(3),
@@ -211,7 +219,7 @@ async fn with_the_remote_down_the_api_keeps_serving_within_the_timeout_and_catch
     )
     .await;
 
-    app.proxy.as_ref().unwrap().restore();
+    app.restore_remote();
     let mut expected = during.clone();
     expected.push("before".into());
     until_remote_has(&app, "user:1001:mnodes", &expected, Duration::from_secs(10)).await;
@@ -289,9 +297,9 @@ async fn promotion_mirrors_the_set_and_demotion_keeps_the_remote_copy() {
 }
 
 /// A `sponsorgate sync` child process, killed when dropped.
-#[tokio::test]
-async fn a_sync_process_killed_with_sigkill_loses_no_acknowledged_change() {
+async fn a_sync_process_killed_with_sigkill_loses_no_acknowledged_change(mode: Mode) {
     let app = TestApp::builder()
+        .mode(mode)
         .with_remote()
         .without_worker()
         .start()

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use sponsorgate_sync::RedisLink;
 use redis::AsyncCommands;
+use sponsorgate_sync::RedisLink;
 
 use super::event::{decide, Change, Decision, Outcome, SponsorshipEvent};
 use super::keys::{

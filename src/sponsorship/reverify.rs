@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sponsorgate_sync::RedisLink;
 use redis::AsyncCommands;
+use sponsorgate_sync::RedisLink;
 
 use super::apply::{settle, signed_in_since};
 use super::event::{Change, Outcome};

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use sponsorgate_sync::RedisLink;
 use redis::AsyncCommands;
+use sponsorgate_sync::RedisLink;
 
 use super::event::Change;
 use super::keys::{lock_key, CHANGED_AT, LOCK_TTL_MS, LOCK_WAIT, PENDING_CHANGES, PENDING_DUE};
@@ -84,10 +84,7 @@ pub(super) async fn schedule(
     Ok(())
 }
 
-pub(super) async fn clear_pending(
-    conn: &mut RedisLink,
-    user_id: u64,
-) -> SponsorshipResult<()> {
+pub(super) async fn clear_pending(conn: &mut RedisLink, user_id: u64) -> SponsorshipResult<()> {
     redis::pipe()
         .atomic()
         .zrem(PENDING_DUE, user_id)

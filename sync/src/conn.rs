@@ -121,7 +121,10 @@ impl RedisLink {
 
 impl ConnectionLike for RedisLink {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(self.0.with(move |mut link| async move { link.req_packed_command(cmd).await }))
+        Box::pin(
+            self.0
+                .with(move |mut link| async move { link.req_packed_command(cmd).await }),
+        )
     }
 
     fn req_packed_commands<'a>(
@@ -177,10 +180,9 @@ impl Conn {
     /// A connection to `target`, single server or cluster; nothing is reached yet.
     pub(crate) fn open(target: RedisTarget, response_timeout: Duration) -> RedisResult<Self> {
         let dialer = match &target {
-            RedisTarget::Single(info) => Dialer::Single(
-                Client::open(info.clone())?,
-                single_config(response_timeout),
-            ),
+            RedisTarget::Single(info) => {
+                Dialer::Single(Client::open(info.clone())?, single_config(response_timeout))
+            }
             RedisTarget::Cluster(seeds) => Dialer::Cluster(
                 ClusterClient::builder(seeds.clone())
                     .connection_timeout(CONNECT_TIMEOUT)
@@ -295,7 +297,9 @@ impl Conn {
                     .into();
                 Ok((Link::Single(conn), Some(run_id)))
             }
-            Dialer::Cluster(client) => Ok((Link::Cluster(client.get_async_connection().await?), None)),
+            Dialer::Cluster(client) => {
+                Ok((Link::Cluster(client.get_async_connection().await?), None))
+            }
         }
     }
 

@@ -13,9 +13,9 @@ use redis::Value;
 use crate::config::HEALTH_EVERY;
 use crate::conn::Conn;
 use crate::core::{remote_lost, RemoteIdentity};
-use crate::topology::{Primary, SLOTS};
 use crate::flags::config_value;
 use crate::keys::{REMOTE_IDENTITY, REMOTE_SENTINEL, RESYNCING};
+use crate::topology::{Primary, SLOTS};
 use crate::Inner;
 
 /// What `/readyz` reports about sync.

@@ -12,7 +12,7 @@ use sponsorgate::app::Running;
 use sponsorgate::config::{Config, Needs};
 
 use super::proxy::ChaosProxy;
-use super::redis::RedisServer;
+use super::redis::{AnyConn, RedisCluster, RedisServer, Tier};
 
 pub const REMOTE_PASSWORD: &str = "remote-secret-pw";
 
@@ -21,13 +21,36 @@ pub struct TestAppBuilder {
     with_remote: bool,
     run_worker: bool,
     local_args: Vec<String>,
+    mode: Mode,
+}
+
+/// Which tiers are Redis Clusters (three primaries each). The tests of the
+/// sync guarantees run in every mode, from the same code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Single,
+    /// Both tiers are clusters.
+    Cluster,
+    /// A cluster on the local side, one server as the remote.
+    LocalCluster,
+}
+
+impl Mode {
+    fn local_cluster(self) -> bool {
+        matches!(self, Mode::Cluster | Mode::LocalCluster)
+    }
+
+    fn remote_cluster(self) -> bool {
+        self == Mode::Cluster
+    }
 }
 
 pub struct TestApp {
     pub url: String,
-    pub local: RedisServer,
-    pub remote: Option<RedisServer>,
-    /// Between the app and the remote Redis: `cut()` / `restore()` for outages.
+    pub local: Tier,
+    pub remote: Option<Tier>,
+    /// Between the app and a single remote Redis: `cut()` / `restore()` for
+    /// outages ([`TestApp::cut_remote`] covers clusters too).
     pub proxy: Option<ChaosProxy>,
     pub sim: GithubSim,
     pub config: Config,
@@ -82,6 +105,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Which tiers are clusters.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     /// Serve without the in-process worker (tests drive sync steps themselves).
     pub fn without_worker(mut self) -> Self {
         self.run_worker = false;
@@ -93,10 +122,18 @@ impl TestAppBuilder {
             .await
             .expect("start fake GitHub");
         let local_args: Vec<&str> = self.local_args.iter().map(String::as_str).collect();
-        let local = RedisServer::start_with(None, &local_args);
-        let remote = self
-            .with_remote
-            .then(|| RedisServer::start_with_password(REMOTE_PASSWORD));
+        let local = if self.mode.local_cluster() {
+            Tier::Cluster(RedisCluster::start_with(3, 0, None, &local_args))
+        } else {
+            Tier::Single(RedisServer::start_with(None, &local_args))
+        };
+        let remote = self.with_remote.then(|| {
+            if self.mode.remote_cluster() {
+                Tier::Cluster(RedisCluster::start_with_password(REMOTE_PASSWORD))
+            } else {
+                Tier::Single(RedisServer::start_with_password(REMOTE_PASSWORD))
+            }
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -121,7 +158,11 @@ impl TestAppBuilder {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let proxy = match &remote {
-            Some(remote) => {
+            Some(Tier::Cluster(cluster)) => {
+                vars.insert("ENTERPRISE_REDIS_URL".into(), cluster.url());
+                None
+            }
+            Some(Tier::Single(remote)) => {
                 let proxy = ChaosProxy::start(remote.port()).await;
                 vars.insert("ENTERPRISE_REDIS_URL".into(), remote.url_via(proxy.port()));
                 Some(proxy)
@@ -152,6 +193,7 @@ impl TestApp {
             with_remote: false,
             run_worker: true,
             local_args: Vec::new(),
+            mode: Mode::Single,
         }
     }
 
@@ -273,8 +315,26 @@ impl TestApp {
         Instance { url, running }
     }
 
-    pub fn local_conn(&self) -> ::redis::Connection {
+    pub fn local_conn(&self) -> AnyConn {
         self.local.conn()
+    }
+
+    /// Cuts the app off the remote: the chaos proxy drops its connections,
+    /// or a remote cluster's processes are paused (connections hang).
+    pub fn cut_remote(&self) {
+        match (&self.proxy, self.remote.as_ref()) {
+            (Some(proxy), _) => proxy.cut(),
+            (None, Some(remote)) => remote.cluster().pause(true),
+            (None, None) => panic!("app has no remote"),
+        }
+    }
+
+    pub fn restore_remote(&self) {
+        match (&self.proxy, self.remote.as_ref()) {
+            (Some(proxy), _) => proxy.restore(),
+            (None, Some(remote)) => remote.cluster().pause(false),
+            (None, None) => panic!("app has no remote"),
+        }
     }
 
     /// The environment a `sponsorgate` process needs to join this app's
@@ -291,7 +351,7 @@ impl TestApp {
         env
     }
 
-    pub fn remote_conn(&self) -> ::redis::Connection {
+    pub fn remote_conn(&self) -> AnyConn {
         self.remote.as_ref().expect("app has no remote").conn()
     }
 

@@ -5,6 +5,27 @@
     reason = "helpers for every test; a run of part of them leaves some unused"
 )]
 
+/// Runs each named `async fn name(mode: Mode)` as two tests, `name::single`
+/// and `name::cluster` (both tiers three-primary Redis Clusters): the same
+/// test code against either deployment.
+macro_rules! in_every_mode {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::common::app::Mode;
+
+            #[tokio::test]
+            async fn single() {
+                super::$name(Mode::Single).await
+            }
+
+            #[tokio::test]
+            async fn cluster() {
+                super::$name(Mode::Cluster).await
+            }
+        }
+    )*};
+}
+
 pub mod app;
 pub mod proxy;
 pub mod redis;

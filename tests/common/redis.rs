@@ -186,6 +186,16 @@ impl RedisServer {
         );
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the server process.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -212,4 +222,306 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// A connection of "another program": to one server, or a cluster client
+/// that routes each command to its key's node, as other programs' own
+/// cluster clients do.
+pub enum AnyConn {
+    Single(redis::Connection),
+    Cluster(redis::cluster::ClusterConnection),
+}
+
+impl redis::ConnectionLike for AnyConn {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        match self {
+            Self::Single(c) => c.req_command(cmd),
+            Self::Cluster(c) => c.req_command(cmd),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+
+    fn supports_pipelining(&self) -> bool {
+        match self {
+            Self::Single(c) => c.supports_pipelining(),
+            Self::Cluster(c) => c.supports_pipelining(),
+        }
+    }
+
+    fn check_connection(&mut self) -> bool {
+        match self {
+            Self::Single(c) => c.check_connection(),
+            Self::Cluster(c) => c.check_connection(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            Self::Single(c) => c.is_open(),
+            Self::Cluster(c) => c.is_open(),
+        }
+    }
+}
+
+/// A Redis Cluster of throwaway servers: `primaries` primaries, each with
+/// `replicas` replicas, built with `redis-cli --cluster create` from the
+/// installed `redis-server`. Stopped on drop.
+pub struct RedisCluster {
+    /// Every node, in the order they were started.
+    pub nodes: Vec<RedisServer>,
+    password: Option<String>,
+}
+
+impl RedisCluster {
+    /// A local-style cluster: three primaries, no persistence, no password.
+    pub fn start() -> Self {
+        Self::start_with(3, 0, None, &[])
+    }
+
+    /// A remote-style cluster: three primaries, a password, AOF.
+    pub fn start_with_password(password: &str) -> Self {
+        Self::start_with(3, 0, Some(password), &["--appendonly", "yes"])
+    }
+
+    pub fn start_with(
+        primaries: usize,
+        replicas: usize,
+        password: Option<&str>,
+        extra_args: &[&str],
+    ) -> Self {
+        let count = primaries * (1 + replicas);
+        let mut nodes = Vec::with_capacity(count);
+        for _ in 0..count {
+            // The bus port is named: port + 10000 may not exist.
+            let bus = free_port().to_string();
+            let mut args = vec![
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+                "--cluster-port",
+                bus.as_str(),
+            ];
+            if let Some(pw) = password {
+                args.extend(["--masterauth", pw]);
+            }
+            args.extend(extra_args);
+            nodes.push(RedisServer::start_with(password, &args));
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(pw) = password {
+            create.env("REDISCLI_AUTH", pw);
+        }
+        let status = create.status().expect("run redis-cli --cluster create");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let cluster = Self {
+            nodes,
+            password: password.map(str::to_owned),
+        };
+        cluster.wait_whole(Duration::from_secs(20));
+        cluster
+    }
+
+    /// Waits until every node says `cluster_state:ok` and every replica has
+    /// finished its first sync.
+    pub fn wait_whole(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let whole = self.nodes.iter().all(|n| {
+                let mut conn = match n.client().get_connection() {
+                    Ok(c) => c,
+                    Err(_) => return false,
+                };
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut conn)
+                    .unwrap_or_default();
+                let replication: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut conn)
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok")
+                    && !replication.contains("master_link_status:down")
+                    && !replication.contains("master_sync_in_progress:1")
+            });
+            if whole {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not form");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `redis+cluster://[:password@]127.0.0.1:p1,…` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        match &self.password {
+            Some(pw) => format!("redis+cluster://:{pw}@{}", seeds.join(",")),
+            None => format!("redis+cluster://{}", seeds.join(",")),
+        }
+    }
+
+    /// A cluster connection, as another program's cluster client.
+    pub fn conn(&self) -> AnyConn {
+        let seeds: Vec<String> = self.nodes.iter().map(RedisServer::url).collect();
+        let client = redis::cluster::ClusterClient::builder(seeds)
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(5))
+            .build()
+            .expect("cluster client");
+        AnyConn::Cluster(
+            client
+                .get_connection()
+                .expect("connect to the test cluster"),
+        )
+    }
+
+    /// The nodes that are primaries now (from each node's own `ROLE`).
+    pub fn primaries(&self) -> Vec<&RedisServer> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                let role: Vec<redis::Value> = n
+                    .client()
+                    .get_connection()
+                    .and_then(|mut c| redis::cmd("ROLE").query(&mut c))
+                    .unwrap_or_default();
+                matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master")
+            })
+            .collect()
+    }
+
+    /// The primary that serves `key` now (the one that answers for it
+    /// without `MOVED`).
+    pub fn node_of(&self, key: &str) -> &RedisServer {
+        self.primaries()
+            .into_iter()
+            .find(|n| {
+                redis::cmd("EXISTS")
+                    .arg(key)
+                    .query::<i64>(&mut n.conn())
+                    .is_ok()
+            })
+            .expect("no primary serves the key")
+    }
+
+    /// Every node's process is paused (SIGSTOP) or resumed (SIGCONT): an
+    /// outage in which connections hang, as behind a cut network.
+    pub fn pause(&self, paused: bool) {
+        for node in &self.nodes {
+            node.signal(if paused { "STOP" } else { "CONT" });
+        }
+    }
+
+    /// Flushes every primary (`FLUSHALL`).
+    pub fn flush_all(&self) {
+        for node in self.primaries() {
+            let _: () = redis::cmd("FLUSHALL")
+                .query(&mut node.conn())
+                .expect("FLUSHALL");
+        }
+    }
+}
+
+/// One tier of a test: a single server or a cluster. Helpers that only make
+/// sense on one server (snapshots, the chaos proxy's port) are reached
+/// through `Deref` and refuse a cluster.
+pub enum Tier {
+    Single(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Tier {
+    pub fn url(&self) -> String {
+        match self {
+            Self::Single(s) => s.url(),
+            Self::Cluster(c) => c.url(),
+        }
+    }
+
+    /// A connection of another program (a cluster client on a cluster).
+    pub fn conn(&self) -> AnyConn {
+        match self {
+            Self::Single(s) => AnyConn::Single(s.conn()),
+            Self::Cluster(c) => c.conn(),
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    pub fn cluster(&self) -> &RedisCluster {
+        match self {
+            Self::Cluster(c) => c,
+            Self::Single(_) => panic!("this tier is a single server"),
+        }
+    }
+
+    /// The servers that serve keys now: the server, or a cluster's primaries.
+    pub fn primaries(&self) -> Vec<&RedisServer> {
+        match self {
+            Self::Single(s) => vec![s],
+            Self::Cluster(c) => c.primaries(),
+        }
+    }
+}
+
+impl std::ops::Deref for Tier {
+    type Target = RedisServer;
+
+    fn deref(&self) -> &RedisServer {
+        match self {
+            Self::Single(s) => s,
+            Self::Cluster(_) => panic!("a single-server helper was used on a cluster"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Tier {
+    fn deref_mut(&mut self) -> &mut RedisServer {
+        match self {
+            Self::Single(s) => s,
+            Self::Cluster(_) => panic!("a single-server helper was used on a cluster"),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::app::{SignedIn, TestApp};
 use super::eventually;
 
 /// The members of a set, sorted.
-pub fn members(conn: &mut redis::Connection, key: &str) -> Vec<String> {
+pub fn members(conn: &mut impl redis::ConnectionLike, key: &str) -> Vec<String> {
     let mut m: Vec<String> = conn.smembers(key).unwrap();
     m.sort();
     m
