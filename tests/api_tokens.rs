@@ -6,14 +6,15 @@ use std::time::Duration;
 use redis::Commands;
 use serde_json::json;
 
-use crate::common::app::{plain_client, status_json, until_token_reads, with_token};
+use crate::common::app::{plain_client, status_json, until_token_reads, with_token, Mode};
 use crate::common::{eventually, TestApp};
 
 const BOTH: &[&str] = &["exclusions:read", "exclusions:write"];
 
-#[tokio::test]
-async fn tokens_work_on_every_instance_and_a_revocation_is_immediate() {
-    let app = TestApp::spawn().await;
+in_every_mode!(tokens_work_on_every_instance_and_a_revocation_is_immediate);
+
+async fn tokens_work_on_every_instance_and_a_revocation_is_immediate(mode: Mode) {
+    let app = TestApp::builder().mode(mode).start().await;
     let other = app.another_instance().await;
     let alice = app.sign_in("alice").await;
     let response = alice

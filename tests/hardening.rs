@@ -10,7 +10,7 @@ use sponsorgate::sponsorship;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::app::status_json;
+use crate::common::app::{status_json, Mode};
 use crate::common::{eventually, TestApp};
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
@@ -20,9 +20,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
 }
 
-#[tokio::test]
-async fn writes_are_limited_per_user_across_instances() {
+in_every_mode!(writes_are_limited_per_user_across_instances);
+
+async fn writes_are_limited_per_user_across_instances(mode: Mode) {
     let app = TestApp::builder()
+        .mode(mode)
         .var("RATE_LIMIT_PER_MINUTE", 3)
         .var("SESSION_KEY", TEST_SESSION_KEY)
         .start()

@@ -12,6 +12,7 @@ mod api_fuzz;
 mod api_tokens;
 mod architecture;
 mod browser;
+mod cluster;
 mod compose;
 mod exclusions;
 mod github_client;

@@ -22,6 +22,7 @@ pub struct TestAppBuilder {
     run_worker: bool,
     local_args: Vec<String>,
     mode: Mode,
+    local_replicas: usize,
 }
 
 /// Which tiers are Redis Clusters (three primaries each). The tests of the
@@ -111,6 +112,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Replicas per primary of a local cluster (for failovers).
+    pub fn local_replicas(mut self, replicas: usize) -> Self {
+        self.local_replicas = replicas;
+        self
+    }
+
     /// Serve without the in-process worker (tests drive sync steps themselves).
     pub fn without_worker(mut self) -> Self {
         self.run_worker = false;
@@ -123,7 +130,12 @@ impl TestAppBuilder {
             .expect("start fake GitHub");
         let local_args: Vec<&str> = self.local_args.iter().map(String::as_str).collect();
         let local = if self.mode.local_cluster() {
-            Tier::Cluster(RedisCluster::start_with(3, 0, None, &local_args))
+            Tier::Cluster(RedisCluster::start_with(
+                3,
+                self.local_replicas,
+                None,
+                &local_args,
+            ))
         } else {
             Tier::Single(RedisServer::start_with(None, &local_args))
         };
@@ -194,6 +206,7 @@ impl TestApp {
             run_worker: true,
             local_args: Vec::new(),
             mode: Mode::Single,
+            local_replicas: 0,
         }
     }
 

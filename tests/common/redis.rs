@@ -430,18 +430,99 @@ impl RedisCluster {
             .collect()
     }
 
-    /// The primary that serves `key` now (the one that answers for it
-    /// without `MOVED`).
-    pub fn node_of(&self, key: &str) -> &RedisServer {
-        self.primaries()
-            .into_iter()
-            .find(|n| {
-                redis::cmd("EXISTS")
-                    .arg(key)
-                    .query::<i64>(&mut n.conn())
-                    .is_ok()
+    /// The index in [`Self::nodes`] of the primary that serves `key` now
+    /// (the one that answers for it without `MOVED`).
+    pub fn index_of(&self, key: &str) -> usize {
+        let primaries: Vec<u16> = self.primaries().iter().map(|n| n.port()).collect();
+        self.nodes
+            .iter()
+            .position(|n| {
+                primaries.contains(&n.port())
+                    && redis::cmd("EXISTS")
+                        .arg(key)
+                        .query::<i64>(&mut n.conn())
+                        .is_ok()
             })
             .expect("no primary serves the key")
+    }
+
+    pub fn node_of(&self, key: &str) -> &RedisServer {
+        &self.nodes[self.index_of(key)]
+    }
+
+    /// The index of a replica of the node at `primary`.
+    pub fn replica_of(&self, primary: usize) -> usize {
+        let port = i64::from(self.nodes[primary].port());
+        self.nodes
+            .iter()
+            .position(|n| {
+                let role: Vec<redis::Value> =
+                    redis::cmd("ROLE").query(&mut n.conn()).unwrap_or_default();
+                matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"slave")
+                    && matches!(role.get(2), Some(redis::Value::Int(p)) if *p == port)
+            })
+            .expect("the primary has no replica")
+    }
+
+    /// The node id of the node at `index`.
+    pub fn id_of(&self, index: usize) -> String {
+        redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut self.nodes[index].conn())
+            .expect("CLUSTER MYID")
+    }
+
+    /// Moves the slot of `key` from its primary to the primary at `to`, the
+    /// way `redis-cli --cluster reshard` does (IMPORTING / MIGRATING, then
+    /// `MIGRATE` key by key, then `SETSLOT NODE` everywhere), calling
+    /// `between` after each key so that writes can land mid-migration.
+    pub fn migrate_slot_of(&self, key: &str, to: usize, mut between: impl FnMut()) {
+        let from = self.index_of(key);
+        assert_ne!(from, to, "the key is on that node already");
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.nodes[from].conn())
+            .expect("CLUSTER KEYSLOT");
+        let (from_id, to_id) = (self.id_of(from), self.id_of(to));
+        let setslot = |node: usize, args: &[&str]| {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(args)
+                .query(&mut self.nodes[node].conn())
+                .expect("CLUSTER SETSLOT");
+        };
+        setslot(to, &["IMPORTING", &from_id]);
+        setslot(from, &["MIGRATING", &to_id]);
+        between();
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(1)
+                .query(&mut self.nodes[from].conn())
+                .expect("CLUSTER GETKEYSINSLOT");
+            let Some(name) = keys.first() else { break };
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate
+                .arg("127.0.0.1")
+                .arg(self.nodes[to].port())
+                .arg(name)
+                .arg(0)
+                .arg(5000);
+            if let Some(pw) = &self.password {
+                migrate.arg("AUTH").arg(pw);
+            }
+            let _: () = migrate
+                .query(&mut self.nodes[from].conn())
+                .expect("MIGRATE");
+            between();
+        }
+        for node in 0..self.nodes.len() {
+            setslot(node, &["NODE", &to_id]);
+        }
+        self.wait_whole(Duration::from_secs(10));
     }
 
     /// Every node's process is paused (SIGSTOP) or resumed (SIGCONT): an
@@ -491,6 +572,13 @@ impl Tier {
     }
 
     pub fn cluster(&self) -> &RedisCluster {
+        match self {
+            Self::Cluster(c) => c,
+            Self::Single(_) => panic!("this tier is a single server"),
+        }
+    }
+
+    pub fn cluster_mut(&mut self) -> &mut RedisCluster {
         match self {
             Self::Cluster(c) => c,
             Self::Single(_) => panic!("this tier is a single server"),
