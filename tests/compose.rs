@@ -49,10 +49,23 @@ fn scalar(y: &Yaml) -> String {
     }
 }
 
-/// A service's `environment`, in either of Compose's two forms (raw, not interpolated).
+/// A service's `environment`, in either of Compose's two forms (raw, not
+/// interpolated), with a YAML merge key (`<<: *anchor`) resolved the way
+/// Compose does it: the map's own entries win.
 fn environment(s: &Yaml) -> HashMap<String, String> {
     match &s["environment"] {
-        Yaml::Hash(map) => map.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
+        Yaml::Hash(map) => {
+            let mut out: HashMap<String, String> = HashMap::new();
+            if let Some(Yaml::Hash(merged)) = map.get(&Yaml::String("<<".into())) {
+                out.extend(merged.iter().map(|(k, v)| (scalar(k), scalar(v))));
+            }
+            out.extend(
+                map.iter()
+                    .filter(|(k, _)| scalar(k) != "<<")
+                    .map(|(k, v)| (scalar(k), scalar(v))),
+            );
+            out
+        }
         Yaml::Array(items) => items
             .iter()
             .map(|item| {
@@ -151,7 +164,12 @@ fn vars_read_by_config() -> BTreeSet<String> {
 
 /// The app's environment as Compose would pass it, given `env` (shell + .env).
 fn app_env(doc: &Yaml, env: &HashMap<String, String>) -> HashMap<String, String> {
-    environment(service(doc, "app"))
+    service_env(doc, "app", env)
+}
+
+/// A service's environment as Compose would pass it, given `env`.
+fn service_env(doc: &Yaml, name: &str, env: &HashMap<String, String>) -> HashMap<String, String> {
+    environment(service(doc, name))
         .into_iter()
         .map(|(k, v)| (k, interpolate(&v, env)))
         .collect()
@@ -327,6 +345,110 @@ fn the_local_redis_is_volatile_and_notifies_the_worker() {
     assert_eq!(host_of(url), "redis-local");
     let port = flag_value(&command, "--port").map_or(6379, |p| p.parse().unwrap());
     assert_eq!(port_of(url), port);
+}
+
+#[test]
+fn the_cluster_profile_runs_the_app_on_two_three_primary_clusters() {
+    let doc = compose();
+    let locals = ["redis-local-1", "redis-local-2", "redis-local-3"];
+    let remotes = [
+        "redis-enterprise-1",
+        "redis-enterprise-2",
+        "redis-enterprise-3",
+    ];
+    for name in locals.iter().chain(&remotes).chain(&[
+        "app-cluster",
+        "github-sim-cluster",
+        "redis-cluster-init",
+    ]) {
+        assert_eq!(
+            str_list(&service(&doc, name)["profiles"]),
+            ["cluster"],
+            "{name} only runs with --profile cluster"
+        );
+    }
+    for env in [
+        HashMap::new(),
+        HashMap::from([("ENTERPRISE_REDIS_PASSWORD".to_owned(), "s3cret".to_owned())]),
+    ] {
+        let app = service_env(&doc, "app-cluster", &env);
+        let config = Config::from_map(&app, Needs::Everything).expect("the cluster app's config");
+        let seeds = |url: &str| match sponsorgate_sync::RedisTarget::parse(url).unwrap() {
+            sponsorgate_sync::RedisTarget::Cluster(seeds) => seeds,
+            other => panic!("not a cluster URL: {other:?}"),
+        };
+        let local = seeds(config.redis_url.expose_secret());
+        let hosts: Vec<String> = local.iter().map(|s| s.addr().to_string()).collect();
+        assert_eq!(hosts, locals.map(|h| format!("{h}:6379")));
+        let remote = seeds(
+            config
+                .enterprise_redis_url
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+        );
+        let hosts: Vec<String> = remote.iter().map(|s| s.addr().to_string()).collect();
+        assert_eq!(hosts, remotes.map(|h| format!("{h}:6379")));
+        let password = env
+            .get("ENTERPRISE_REDIS_PASSWORD")
+            .map_or("dev-enterprise-password", String::as_str);
+        assert_eq!(remote[0].redis_settings().password(), Some(password));
+        for name in remotes {
+            let node = service_env(&doc, name, &env);
+            assert_eq!(node["ENTERPRISE_REDIS_PASSWORD"], password, "{name}");
+        }
+        // Its own ports, beside the single-server stack's.
+        assert_eq!(port_of(&app["PUBLIC_URL"]), 8081);
+        assert_eq!(port_of(&app["GITHUB_URL"]), 9091);
+    }
+    let ports = ports(service(&doc, "app-cluster"));
+    assert!(
+        ports.contains(&(8081, 8080)) && ports.contains(&(9091, 9091)),
+        "{ports:?}"
+    );
+    let sim = str_list(&service(&doc, "github-sim-cluster")["command"]);
+    assert_eq!(flag_value(&sim, "--bind").as_deref(), Some("0.0.0.0:9091"));
+
+    for name in locals {
+        let command = str_list(&service(&doc, name)["command"]);
+        assert_eq!(
+            flag_value(&command, "--cluster-enabled").as_deref(),
+            Some("yes")
+        );
+        assert_eq!(flag_value(&command, "--save").as_deref(), Some(""));
+        assert_eq!(flag_value(&command, "--appendonly").as_deref(), Some("no"));
+        let flags = flag_value(&command, "--notify-keyspace-events").unwrap();
+        assert!(
+            flags.chars().all(|f| "Egshm".contains(f)) && flags.len() == 5,
+            "{flags}"
+        );
+    }
+    for name in remotes {
+        let command = str_list(&service(&doc, name)["command"]).join(" ");
+        for part in [
+            "--cluster-enabled yes",
+            "--appendonly yes",
+            "--requirepass",
+            "--masterauth",
+        ] {
+            assert!(command.contains(part), "{name}: {command}");
+        }
+    }
+    // One step joins both sets of nodes, after they answer; the app waits for it.
+    let init = service(&doc, "redis-cluster-init");
+    let script = str_list(&init["command"]).join(" ");
+    assert!(script.contains("--cluster create"), "{script}");
+    for name in locals.iter().chain(&remotes) {
+        assert!(script.contains(name), "{name} is not joined: {script}");
+        assert_eq!(
+            scalar(&init["depends_on"][*name]["condition"]),
+            "service_healthy"
+        );
+    }
+    assert_eq!(
+        scalar(&service(&doc, "app-cluster")["depends_on"]["redis-cluster-init"]["condition"]),
+        "service_completed_successfully"
+    );
 }
 
 #[test]
