@@ -3,7 +3,7 @@
 //! (The sync guarantees themselves run in both modes in `sync_api.rs`.)
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use github_sim::FixtureSponsorship;
 use redis::Commands;

@@ -8,6 +8,10 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 /// A parsed `REDIS_URL` or `ENTERPRISE_REDIS_URL`.
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing would only add noise to every match"
+)]
 pub enum RedisTarget {
     Single(ConnectionInfo),
     /// At least one seed; every seed carries the same credentials.

@@ -227,6 +227,10 @@ pub fn free_port() -> u16 {
 /// A connection of "another program": to one server, or a cluster client
 /// that routes each command to its key's node, as other programs' own
 /// cluster clients do.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful per test; boxing would only add noise"
+)]
 pub enum AnyConn {
     Single(redis::Connection),
     Cluster(redis::cluster::ClusterConnection),
