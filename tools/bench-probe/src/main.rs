@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use redis::AsyncCommands;
-use sponsorgate_sync::{SyncConfig, SyncMetrics, SyncStore};
+use sponsorgate_sync::{RedisLink, SyncConfig, SyncMetrics, SyncStore};
 
 #[derive(Parser)]
 struct Cli {
@@ -137,12 +137,9 @@ async fn main() -> Res<()> {
         app: cli.app.trim_end_matches('/').to_owned(),
         cookie: cli.cookie.clone(),
     };
-    let mut remote = redis::Client::open(cli.remote.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
-    let mut local = redis::Client::open(cli.local.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    // Single servers or clusters (`redis+cluster://`), as the service reaches them.
+    let mut remote = RedisLink::open(&cli.remote, Duration::from_secs(5))?;
+    let mut local = RedisLink::open(&cli.local, Duration::from_secs(5))?;
     let key = format!("user:{}:mnodes", cli.user_id);
     let nonce = std::process::id();
     match cli.command {
