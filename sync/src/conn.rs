@@ -32,7 +32,8 @@ pub(crate) struct Conn {
     dialer: Dialer,
     target: RedisTarget,
     response_timeout: Duration,
-    state: Mutex<State>,
+    state: std::sync::Mutex<State>,
+    dialing: Mutex<()>,
     /// A cluster's primaries, each reached directly for the commands that
     /// are per node (`SCAN`, `CONFIG`, `INFO`, pub/sub).
     nodes: std::sync::Mutex<HashMap<String, Arc<Conn>>>,
@@ -204,7 +205,8 @@ impl Conn {
             dialer,
             target,
             response_timeout,
-            state: Mutex::new(State::default()),
+            state: Default::default(),
+            dialing: Mutex::new(()),
             nodes: Default::default(),
         }
     }
@@ -303,16 +305,31 @@ impl Conn {
         }
     }
 
-    async fn get(&self) -> RedisResult<(u64, Link, Option<Arc<str>>)> {
-        let mut st = self.state.lock().await;
+    /// The live connection, or an error while waiting to reconnect; `None`
+    /// when a connect is due. A plain mutex held for a clone only: every
+    /// command of every request passes here.
+    fn current(&self) -> Option<RedisResult<(u64, Link, Option<Arc<str>>)>> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((generation, conn, run_id)) = &st.conn {
-            return Ok((*generation, conn.clone(), run_id.clone()));
+            return Some(Ok((*generation, conn.clone(), run_id.clone())));
         }
         if st.retry_at.is_some_and(|at| Instant::now() < at) {
-            return Err(RedisError::from(std::io::Error::new(
+            return Some(Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
                 "not connected (waiting to reconnect)",
-            )));
+            ))));
+        }
+        None
+    }
+
+    async fn get(&self) -> RedisResult<(u64, Link, Option<Arc<str>>)> {
+        if let Some(ready) = self.current() {
+            return ready;
+        }
+        // One connect at a time; whoever waited for it takes its outcome.
+        let _dialing = self.dialing.lock().await;
+        if let Some(ready) = self.current() {
+            return ready;
         }
         // A cluster client first reads the topology from a seed: allow it
         // one more connect.
@@ -320,7 +337,9 @@ impl Conn {
             Dialer::Single(..) => CONNECT_TIMEOUT + Duration::from_millis(100),
             Dialer::Cluster(_) => CONNECT_TIMEOUT * 2 + Duration::from_millis(100),
         };
-        match tokio::time::timeout(limit, self.dial()).await {
+        let outcome = tokio::time::timeout(limit, self.dial()).await;
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
             Ok(Ok((conn, run_id))) => {
                 st.generation += 1;
                 st.failures = 0;
@@ -351,14 +370,14 @@ impl Conn {
     {
         let (generation, conn, _) = self.get().await?;
         let result = f(conn).await;
-        self.after(generation, &result).await;
+        self.after(generation, &result);
         result
     }
 
-    async fn after<T>(&self, generation: u64, result: &RedisResult<T>) {
+    fn after<T>(&self, generation: u64, result: &RedisResult<T>) {
         if let Err(e) = result {
             if is_connection_error(e) {
-                let mut st = self.state.lock().await;
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 if st.conn.as_ref().is_some_and(|(g, _, _)| *g == generation) {
                     st.conn = None;
                 }
@@ -380,7 +399,7 @@ impl Conn {
             inv.arg(format!("epoch:{run_id}"));
         }
         let result = inv.invoke_async(&mut conn).await;
-        self.after(generation, &result).await;
+        self.after(generation, &result);
         result
     }
 
