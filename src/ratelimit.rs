@@ -12,12 +12,13 @@
 
 use std::time::Duration;
 
-use sponsorgate_sync::RedisLink;
+use sponsorgate_sync::{LimitCount, RateLimit, RedisLink, GCRA_SCRIPT};
 
 use crate::store::StoreError;
 
 /// Prefix of the counters: `sync:rate:{policy}:{subject}` (the service's own
-/// keys live under `session:`, `auth:` and `sync:` only).
+/// keys live under `session:`, `auth:` and `sync:` only). The algorithm's
+/// Lua is the sync crate's (`sync/lua/gcra.lua`), shared with the write step.
 pub const RATE_PREFIX: &str = "sync:rate:";
 
 /// One named limit: `quota` requests per `window`.
@@ -71,25 +72,54 @@ impl Decision {
     }
 }
 
-/// KEYS[1] the subject's counter; ARGV: window µs, quota. Returns
-/// {allowed, remaining, reset µs, retry-after µs}.
-const GCRA: &str = r#"
-local now_t = redis.call('TIME')
-local now = tonumber(now_t[1]) * 1000000 + tonumber(now_t[2])
-local window = tonumber(ARGV[1])
-local quota = tonumber(ARGV[2])
-local interval = math.floor(window / quota)
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - window
-if allow_at > now then
-  return {0, 0, tat - now, allow_at - now}
-end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-local remaining = math.floor((window - (new_tat - now)) / interval)
-return {1, remaining, new_tat - now, 0}
-"#;
+impl From<LimitCount> for Decision {
+    fn from(count: LimitCount) -> Self {
+        let secs = |us: u64| us.div_ceil(1_000_000);
+        Self {
+            allowed: count.allowed,
+            remaining: count.remaining,
+            reset_secs: secs(count.reset_us),
+            retry_after_secs: secs(count.retry_us).max(u64::from(!count.allowed)),
+        }
+    }
+}
+
+/// The subject of a user's write limit: the user's `user:{id}:mnodes` as a
+/// hash tag, so that on a Redis Cluster the counter shares that key's slot
+/// and a write to it can count itself in its own step ([`StepLimit`]).
+pub fn user_subject(user_id: u64) -> String {
+    format!("{{user:{user_id}:mnodes}}")
+}
+
+/// The counter of `subject` under `policy`: `sync:rate:{policy}:{subject}`.
+pub fn counter_key(policy: &Policy, subject: &str) -> String {
+    format!("{RATE_PREFIX}{}:{subject}", policy.name)
+}
+
+/// A limit the write step itself counts (one round trip less than a check
+/// of its own): the middleware hands it to the handler in the request's
+/// extensions; the handler passes it to the step and answers with a
+/// [`StepCounted`] extension.
+#[derive(Clone, Debug)]
+pub struct StepLimit {
+    pub policy: Policy,
+    pub key: String,
+}
+
+impl StepLimit {
+    pub fn as_rate(&self) -> RateLimit<'_> {
+        RateLimit {
+            key: &self.key,
+            window_us: u64::try_from(self.policy.window.as_micros()).unwrap_or(u64::MAX),
+            quota: self.policy.quota.max(1),
+        }
+    }
+}
+
+/// What the step counted, in the response's extensions (absent: the handler
+/// stopped before its step, and the middleware counts the request itself).
+#[derive(Clone, Copy, Debug)]
+pub struct StepCounted(pub Decision);
 
 /// Rate limits over the local Redis.
 #[derive(Clone)]
@@ -102,17 +132,16 @@ impl RateLimiter {
     pub fn new(conn: RedisLink) -> Self {
         Self {
             conn,
-            script: redis::Script::new(GCRA),
+            script: redis::Script::new(GCRA_SCRIPT),
         }
     }
 
     /// Counts one request of `subject` under `policy`.
     pub async fn check(&self, policy: &Policy, subject: &str) -> Result<Decision, StoreError> {
         let window_us = u64::try_from(policy.window.as_micros()).unwrap_or(u64::MAX);
-        let key = format!("{RATE_PREFIX}{}:{subject}", policy.name);
         let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = self
             .script
-            .key(key)
+            .key(counter_key(policy, subject))
             .arg(window_us)
             .arg(policy.quota.max(1))
             .invoke_async(&mut self.conn.clone())

@@ -7,9 +7,12 @@
 use std::time::Duration;
 
 use sponsorgate_sync::RedisLink;
-use sponsorgate_sync::{AddOutcome, Members, StatusUpdate, SyncError, SyncStore};
+use sponsorgate_sync::{
+    AddOutcome, Limited, Members, StatusUpdate, SyncError, SyncStore, WriteOutcome,
+};
 
 use crate::node_id::NodeId;
+use crate::ratelimit::StepLimit;
 use crate::tokens::TokenRecord;
 
 /// How a change came: recorded with it in `user:{id}:activity`.
@@ -156,30 +159,44 @@ impl Store {
         self.data.local_ready(within).await
     }
 
+    /// With `limit`, the write counts against it in its own step
+    /// (`outcome: None`: refused, nothing changed).
     pub async fn add_exclusion(
         &self,
         user_id: u64,
         node_id: &NodeId,
         via: Via,
-    ) -> StoreResult<AddOutcome> {
+        limit: Option<&StepLimit>,
+    ) -> StoreResult<Limited<AddOutcome>> {
         Ok(self
             .data
-            .add_exclusion(user_id, node_id.as_str(), Some(via.as_str()))
+            .add_exclusion(
+                user_id,
+                node_id.as_str(),
+                Some(via.as_str()),
+                limit.map(StepLimit::as_rate),
+            )
             .await?)
     }
 
-    /// Returns whether the user is a sponsor (the removal persists).
+    /// The outcome says whether the user is a sponsor (the removal
+    /// persists); `limit` as for [`Self::add_exclusion`].
     pub async fn remove_exclusion(
         &self,
         user_id: u64,
         node_id: &NodeId,
         via: Via,
-    ) -> StoreResult<bool> {
+        limit: Option<&StepLimit>,
+    ) -> StoreResult<Limited<WriteOutcome>> {
         Ok(self
             .data
-            .remove_exclusion(user_id, node_id.as_str(), Some(via.as_str()))
-            .await?
-            .sponsor)
+            .remove_exclusion(
+                user_id,
+                node_id.as_str(),
+                Some(via.as_str()),
+                limit.map(StepLimit::as_rate),
+            )
+            .await?)
     }
 
     /// The user's token records (expired ones included), in no order, and

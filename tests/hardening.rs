@@ -80,6 +80,62 @@ async fn writes_are_limited_per_user_across_instances(mode: Mode) {
     other.stop().await;
 }
 
+/// A write is counted in its own step; one that stops before it (a bad id,
+/// a failed `If-Match`) and the other writes (tokens) are counted apart, on
+/// the same counter.
+#[tokio::test]
+async fn every_write_counts_once_whether_its_step_counts_it_or_not() {
+    let app = TestApp::builder()
+        .var("RATE_LIMIT_PER_MINUTE", 5)
+        .start()
+        .await;
+    let alice = app.sign_in("alice").await;
+    let remaining = |response: &reqwest::Response| {
+        header(response.headers(), "ratelimit")
+            .split(";r=")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let post = |body: serde_json::Value| alice.client.post(app.at("/exclude")).json(&body).send();
+    let counted = post(json!({"id": "a"})).await.unwrap();
+    assert_eq!((counted.status().as_u16(), remaining(&counted)), (200, 4));
+    let invalid = post(json!({"id": ""})).await.unwrap();
+    assert_eq!((invalid.status().as_u16(), remaining(&invalid)), (422, 3));
+    let stale = alice
+        .client
+        .delete(app.at("/exclusions/a"))
+        .header("if-match", "\"not-the-etag\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((stale.status().as_u16(), remaining(&stale)), (412, 2));
+    let token = alice
+        .client
+        .post(app.at("/tokens"))
+        .json(&json!({"name": "t", "scopes": ["exclusions:read"], "expires_in_days": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((token.status().as_u16(), remaining(&token)), (201, 1));
+    let removed = alice
+        .client
+        .delete(app.at("/exclusions/a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((removed.status().as_u16(), remaining(&removed)), (204, 0));
+    let refused = post(json!({"id": "b"})).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let members: Vec<String> = app.local_conn().smembers("user:1001:mnodes").unwrap();
+    assert!(
+        members.is_empty(),
+        "the refused write changed nothing: {members:?}"
+    );
+}
+
 #[tokio::test]
 async fn sign_in_pages_are_limited_per_client_address() {
     let app = TestApp::builder()

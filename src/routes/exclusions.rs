@@ -4,13 +4,14 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use sponsorgate_sync::AddOutcome;
+use sponsorgate_sync::{AddOutcome, Limited};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::node_id::{InvalidNodeId, NodeId};
+use crate::ratelimit::{Decision, StepCounted, StepLimit};
 use crate::routes::identity::Caller;
 use crate::routes::negotiate::{
     is_browser_form, is_json, media_type, parse_limit, prefers_html, BODY_LIMIT, FORM,
@@ -178,8 +179,10 @@ pub async fn add_exclusion(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: Option<Caller>,
+    limit: Option<Extension<StepLimit>>,
     body: Result<ExcludeBody, AppError>,
-) -> AppResult<Response> {
+) -> Response {
+    let mut counted = None;
     let result = async {
         let caller = caller.ok_or_else(AppError::not_signed_in)?;
         caller.require(Scope::ExclusionsWrite)?;
@@ -187,23 +190,26 @@ pub async fn add_exclusion(
         let body = body?;
         let id = NodeId::parse(body.id)?;
         check_if_match(&state, &headers, caller.user_id).await?;
-        match state
+        let Limited { outcome, rate } = state
             .store
-            .add_exclusion(caller.user_id, &id, caller.via)
-            .await?
-        {
-            AddOutcome::QuotaExceeded { limit } => Err(AppError::new(
+            .add_exclusion(caller.user_id, &id, caller.via, limit.as_deref())
+            .await?;
+        counted = rate.map(Decision::from);
+        match outcome {
+            // The rate-limit middleware answers for it (it sees `counted`).
+            None => Err(AppError::new(ErrorCode::RateLimited, "too many requests")),
+            Some(AddOutcome::QuotaExceeded { limit }) => Err(AppError::new(
                 ErrorCode::QuotaExceeded,
                 format!("quota reached: at most {limit} preferences"),
             )),
-            AddOutcome::Added { count, sponsor, .. } => {
+            Some(AddOutcome::Added { count, sponsor, .. }) => {
                 Ok((id, body.from_browser_form, count, sponsor, caller.user_id))
             }
         }
     }
     .await;
-    match result {
-        Ok((_, true, ..)) => Ok(Redirect::to("/").into_response()),
+    let mut response = match result {
+        Ok((_, true, ..)) => Redirect::to("/").into_response(),
         Ok((id, false, count, sponsor, user_id)) => {
             let mut response = Json(Excluded {
                 id: id.into_string(),
@@ -212,11 +218,20 @@ pub async fn add_exclusion(
             })
             .into_response();
             set_etag_after_change(&state, &headers, user_id, &mut response).await;
-            Ok(response)
+            response
         }
         // A browser form sees the page again, with the error in words.
-        Err(e) if is_browser_form(&headers) => Ok(back_to_page_with(&e).into_response()),
-        Err(e) => Err(e),
+        Err(e) if is_browser_form(&headers) => back_to_page_with(&e).into_response(),
+        Err(e) => e.into_response(),
+    };
+    with_count(&mut response, counted);
+    response
+}
+
+/// Hands what the write's step counted to the rate-limit middleware.
+fn with_count(response: &mut Response, counted: Option<Decision>) {
+    if let Some(decision) = counted {
+        response.extensions_mut().insert(StepCounted(decision));
     }
 }
 
@@ -386,17 +401,25 @@ pub async fn remove_exclusion(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    limit: Option<Extension<StepLimit>>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     caller.require(Scope::ExclusionsWrite)?;
     let id = NodeId::parse(id)?;
     check_if_match(&state, &headers, caller.user_id).await?;
-    state
+    let Limited { outcome, rate } = state
         .store
-        .remove_exclusion(caller.user_id, &id, caller.via)
+        .remove_exclusion(caller.user_id, &id, caller.via, limit.as_deref())
         .await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    set_etag_after_change(&state, &headers, caller.user_id, &mut response).await;
+    let mut response = match outcome {
+        None => StatusCode::TOO_MANY_REQUESTS.into_response(),
+        Some(_) => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            set_etag_after_change(&state, &headers, caller.user_id, &mut response).await;
+            response
+        }
+    };
+    with_count(&mut response, rate.map(Decision::from));
     Ok(response)
 }
 
@@ -413,24 +436,28 @@ pub async fn remove_exclusion_by_form(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: Option<CurrentUser>,
+    limit: Option<Extension<StepLimit>>,
     Path(id): Path<String>,
-) -> AppResult<Redirect> {
+) -> Response {
+    let mut counted = None;
     let result = async {
         let user = user.ok_or_else(AppError::not_signed_in)?;
         let id = NodeId::parse(id)?;
-        Ok::<_, AppError>(
-            state
-                .store
-                .remove_exclusion(user.0, &id, Via::Session)
-                .await?,
-        )
+        let Limited { outcome, rate } = state
+            .store
+            .remove_exclusion(user.0, &id, Via::Session, limit.as_deref())
+            .await?;
+        counted = rate.map(Decision::from);
+        outcome.ok_or_else(|| AppError::new(ErrorCode::RateLimited, "too many requests"))
     }
     .await;
-    match result {
-        Ok(_) => Ok(Redirect::to("/")),
-        Err(e) if prefers_html(&headers) => Ok(back_to_page_with(&e)),
-        Err(e) => Err(e),
-    }
+    let mut response = match result {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(e) if prefers_html(&headers) => back_to_page_with(&e).into_response(),
+        Err(e) => e.into_response(),
+    };
+    with_count(&mut response, counted);
+    response
 }
 
 #[cfg(test)]

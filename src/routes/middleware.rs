@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::{json_response, AppError, ErrorBody, ErrorCode};
 use crate::metrics::{RouteLabel, RouteStatus};
-use crate::ratelimit::{Decision, Policy};
+use crate::ratelimit::{counter_key, user_subject, Decision, Policy, StepCounted, StepLimit};
 use crate::routes::identity::{bearer_token, Caller};
 use crate::routes::negotiate::{is_browser_form, BODY_LIMIT};
 use crate::state::AppState;
@@ -91,6 +91,14 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
 }
 
 /// Which limit a request falls under, by route template and method.
+/// The writes whose own step counts them against the write limit.
+fn counts_in_step(method: &Method, route: &str) -> bool {
+    matches!(
+        (method.as_str(), route),
+        ("POST", "/exclude") | ("DELETE", "/exclusions/{id}") | ("POST", "/exclusions/{id}/delete")
+    )
+}
+
 fn limit_of(method: &Method, route: &str) -> Option<&'static str> {
     match (method.as_str(), route) {
         ("POST", "/exclude")
@@ -137,11 +145,15 @@ pub async fn enforce_rate_limits(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(limit) = route_of(&request).and_then(|r| limit_of(request.method(), &r)) else {
+    let Some(route) = route_of(&request) else {
+        return next.run(request).await;
+    };
+    let Some(limit) = limit_of(request.method(), &route) else {
         return next.run(request).await;
     };
     let config = &state.config;
-    let (request, policy, subject) = if limit == "login" {
+    let in_step = counts_in_step(request.method(), &route);
+    let (mut request, policy, subject) = if limit == "login" {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -167,11 +179,33 @@ pub async fn enforce_rate_limits(
         (
             request,
             Policy::per_minute("writes", config.rate_limit_per_minute),
-            format!("user:{user_id}"),
+            user_subject(user_id),
         )
     };
     if policy.quota == 0 {
         return next.run(request).await;
+    }
+    if in_step {
+        // The write's own step counts it (one round trip less); only when
+        // the handler stopped before its step is the request counted here.
+        let browser = is_browser_form(request.headers());
+        request.extensions_mut().insert(StepLimit {
+            policy,
+            key: counter_key(&policy, &subject),
+        });
+        let mut response = next.run(request).await;
+        let decision = match response.extensions_mut().remove::<StepCounted>() {
+            Some(StepCounted(decision)) => Some(decision),
+            None => state.limiter.check(&policy, &subject).await.ok(),
+        };
+        return match decision {
+            Some(decision) if !decision.allowed => refuse(&policy, &decision, browser),
+            Some(decision) => {
+                add_limit_headers(response.headers_mut(), &policy, &decision);
+                response
+            }
+            None => response,
+        };
     }
     let decision = match state.limiter.check(&policy, &subject).await {
         Ok(decision) => decision,
@@ -180,15 +214,15 @@ pub async fn enforce_rate_limits(
         Err(_) => return next.run(request).await,
     };
     if !decision.allowed {
-        return refuse(&policy, &decision, request.headers());
+        return refuse(&policy, &decision, is_browser_form(request.headers()));
     }
     let mut response = next.run(request).await;
     add_limit_headers(response.headers_mut(), &policy, &decision);
     response
 }
 
-fn refuse(policy: &Policy, decision: &Decision, headers: &HeaderMap) -> Response {
-    let mut response = if is_browser_form(headers) {
+fn refuse(policy: &Policy, decision: &Decision, browser_form: bool) -> Response {
+    let mut response = if browser_form {
         Redirect::to(&format!("/?error={}", ErrorCode::RateLimited)).into_response()
     } else {
         AppError::new(

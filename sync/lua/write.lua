@@ -7,7 +7,17 @@ local override, owner, uid = ARGV[8], ARGV[9], ARGV[10]
 -- via: a change made through the API ('session', 'token'), appended to the
 -- owner's activity stream (KEYS[8]) in this same step; '' for none.
 local via, activity_max = ARGV[11], ARGV[12]
-local FIRST = 13
+-- limit_at: the KEYS index of a rate-limit counter the request counts
+-- against first (0: none); a refused request changes nothing.
+local limit_at, limit_window, limit_quota = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local FIRST = 16
+local rate = nil
+if limit_at > 0 then
+  rate = gcra(KEYS[limit_at], limit_window, limit_quota)
+  if rate[1] == 0 then return {-4, rate[2], rate[3], rate[4]} end
+end
+local rate_remaining, rate_reset = -1, -1
+if rate then rate_remaining, rate_reset = rate[2], rate[3] end
 local sponsors_lost = false
 if override == '' and owner == 'u' then
   override, sponsors_lost = sponsorship_from(sync_on, KEYS[5], KEYS[6], KEYS[7], evict, uid)
@@ -36,7 +46,9 @@ if kind == 'set' then
     -- SADD's reply says whether it was there; the quota is checked first
     -- only when the set is full.
     local quota = tonumber(sp == '1' and quota_sponsor or quota_free)
-    if count >= quota and redis.call('SISMEMBER', key, member) == 0 then return {-3, quota} end
+    if count >= quota and redis.call('SISMEMBER', key, member) == 0 then
+      return {-3, quota, rate_remaining, rate_reset}
+    end
     changed = redis.call('SADD', key, member)
     count = count + changed
     events = changed
@@ -124,4 +136,5 @@ if sync_on then
     redis.call('EXPIRE', meta, math.max(1, tonumber(ttl) - 1))
   end
 end
-return {changed, sp or '', cond, count, stamp, sponsors_lost and 1 or 0, recorded and 1 or 0}
+return {changed, sp or '', cond, count, stamp, sponsors_lost and 1 or 0, recorded and 1 or 0,
+  rate_remaining, rate_reset}

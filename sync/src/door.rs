@@ -12,7 +12,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use crate::engine::{self, Hydration};
 use crate::error::SyncError;
 use crate::keys::SponsorKey;
-use crate::tiers::{Change, Condition, ReadReply, Tiers, WriteReply};
+use crate::tiers::{Change, Condition, LimitCount, RateLimit, ReadReply, Tiers, WriteReply};
 use crate::{Inner, SyncStore};
 
 /// Reads of up to this many members are one atomic script; larger sets are
@@ -31,6 +31,16 @@ pub enum AddOutcome {
     QuotaExceeded {
         limit: u64,
     },
+}
+
+/// An outcome and the count of the rate limit it was made under
+/// ([`crate::tiers::Change::limit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limited<T> {
+    /// `None`: refused by the limit; nothing changed.
+    pub outcome: Option<T>,
+    /// The count, when a limit was given.
+    pub rate: Option<LimitCount>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,6 +343,7 @@ impl SyncStore {
         member: &str,
         add: bool,
         via: Option<&str>,
+        limit: Option<RateLimit<'_>>,
     ) -> Result<WriteReply, SyncError> {
         self.inner
             .write(Change {
@@ -341,6 +352,7 @@ impl SyncStore {
                 items: &[(member, "")],
                 status: None,
                 via,
+                limit,
             })
             .await
     }
@@ -353,9 +365,17 @@ impl SyncStore {
         user_id: u64,
         node_id: &str,
         via: Option<&str>,
-    ) -> Result<AddOutcome, SyncError> {
+        limit: Option<RateLimit<'_>>,
+    ) -> Result<Limited<AddOutcome>, SyncError> {
         let key = SponsorKey::Mnodes(user_id);
-        added(self.change_member(key, node_id, true, via).await?)
+        let reply = self.change_member(key, node_id, true, via, limit).await?;
+        Ok(Limited {
+            rate: rate_of(&reply),
+            outcome: match reply {
+                WriteReply::RateLimited(_) => None,
+                reply => Some(added(reply)?),
+            },
+        })
     }
 
     /// `DELETE /exclusions/{id}` (recorded in the activity with `via`).
@@ -364,16 +384,24 @@ impl SyncStore {
         user_id: u64,
         node_id: &str,
         via: Option<&str>,
-    ) -> Result<WriteOutcome, SyncError> {
+        limit: Option<RateLimit<'_>>,
+    ) -> Result<Limited<WriteOutcome>, SyncError> {
         let key = SponsorKey::Mnodes(user_id);
-        removed(self.change_member(key, node_id, false, via).await?)
+        let reply = self.change_member(key, node_id, false, via, limit).await?;
+        Ok(Limited {
+            rate: rate_of(&reply),
+            outcome: match reply {
+                WriteReply::RateLimited(_) => None,
+                reply => Some(removed(reply)?),
+            },
+        })
     }
 
     /// Adds an API token record to `auth:tokens:{id}` (at most
     /// `quota_tokens` per user: `QuotaExceeded` beyond).
     pub async fn add_token(&self, user_id: u64, record: &str) -> Result<AddOutcome, SyncError> {
         let key = SponsorKey::Tokens(user_id);
-        added(self.change_member(key, record, true, None).await?)
+        added(self.change_member(key, record, true, None, None).await?)
     }
 
     /// Removes an API token record (a revocation, or an expired token).
@@ -383,7 +411,7 @@ impl SyncStore {
         record: &str,
     ) -> Result<WriteOutcome, SyncError> {
         let key = SponsorKey::Tokens(user_id);
-        removed(self.change_member(key, record, false, None).await?)
+        removed(self.change_member(key, record, false, None, None).await?)
     }
 
     /// Merges the remote copy of a sponsor's activity stream into the local
@@ -402,9 +430,23 @@ impl SyncStore {
     }
 }
 
+/// The rate-limit count a write step made.
+fn rate_of(reply: &WriteReply) -> Option<LimitCount> {
+    match reply {
+        WriteReply::Done { rate, .. } | WriteReply::QuotaExceeded { rate, .. } => *rate,
+        WriteReply::RateLimited(count) => Some(*count),
+    }
+}
+
 fn added(reply: WriteReply) -> Result<AddOutcome, SyncError> {
     Ok(match reply {
-        WriteReply::QuotaExceeded { limit } => AddOutcome::QuotaExceeded { limit },
+        WriteReply::RateLimited(_) => {
+            return Err(SyncError::protocol(
+                "add",
+                "refused by a limit it was not given",
+            ))
+        }
+        WriteReply::QuotaExceeded { limit, .. } => AddOutcome::QuotaExceeded { limit },
         WriteReply::Done {
             changed,
             sponsor,
@@ -429,6 +471,10 @@ fn removed(reply: WriteReply) -> Result<WriteOutcome, SyncError> {
         WriteReply::QuotaExceeded { .. } => {
             Err(SyncError::protocol("remove", "quota on a removal"))
         }
+        WriteReply::RateLimited(_) => Err(SyncError::protocol(
+            "remove",
+            "refused by a limit it was not given",
+        )),
     }
 }
 
@@ -490,6 +536,7 @@ impl SyncStore {
                     items: &[(id.as_str(), "")],
                     status: None,
                     via: None,
+                    limit: None,
                 })
                 .await?;
         }
@@ -516,6 +563,7 @@ impl SyncStore {
                 items: &items,
                 status: Some(now),
                 via: None,
+                limit: None,
             })
             .await?;
         Ok((was, now))

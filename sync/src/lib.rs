@@ -39,7 +39,7 @@ use tokio::task::JoinSet;
 
 pub use config::SyncConfig;
 pub use conn::RedisLink;
-pub use door::{AddOutcome, Members, StatusUpdate, WriteOutcome};
+pub use door::{AddOutcome, Limited, Members, StatusUpdate, WriteOutcome};
 pub use error::SyncError;
 pub use flags::NotifyFlags;
 pub use health::SyncStatus;
@@ -47,7 +47,7 @@ pub use keys::{Keys, SponsorKey};
 pub use metrics::SyncMetrics;
 pub use reconcile::ReconcileReport;
 pub use target::RedisTarget;
-pub use tiers::{RedisTiers, Tiers, WriteSettings};
+pub use tiers::{LimitCount, RateLimit, RedisTiers, Tiers, WriteSettings, GCRA_SCRIPT};
 pub use worker::DrainReport;
 
 use config::{BLOCK, WORKER_REMOTE_TIMEOUT};

@@ -32,6 +32,31 @@ pub struct Change<'a> {
     /// A change of `user:{id}:mnodes` made through the API: how it came
     /// (`session`, `token`). The same step appends it to `user:{id}:activity`.
     pub via: Option<&'a str>,
+    /// Count the request against this rate limit first, in the same step (one
+    /// round trip less than a separate check); refused: nothing changes.
+    pub limit: Option<RateLimit<'a>>,
+}
+
+/// A rate limit a write counts against ([`GCRA_SCRIPT`]'s arguments). The
+/// counter must be in the key's slot on a Redis Cluster: name it with the
+/// key as a hash tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit<'a> {
+    pub key: &'a str,
+    pub window_us: u64,
+    pub quota: u64,
+}
+
+/// What a rate-limit count decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitCount {
+    pub allowed: bool,
+    /// Requests left in the window after this one.
+    pub remaining: u64,
+    /// µs until the whole quota is available again.
+    pub reset_us: u64,
+    /// µs until a request would be allowed (0 when allowed).
+    pub retry_us: u64,
 }
 
 /// How a key stands locally.
@@ -59,10 +84,15 @@ pub enum WriteReply {
         recorded: bool,
         /// The change's stamp (when one was issued).
         stamp: Option<Stamp>,
+        /// The count of [`Change::limit`], when one was given.
+        rate: Option<LimitCount>,
     },
     QuotaExceeded {
         limit: u64,
+        rate: Option<LimitCount>,
     },
+    /// Refused by [`Change::limit`]: nothing changed.
+    RateLimited(LimitCount),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,8 +235,19 @@ fn add_activity_args(
 }
 
 fn lua(body: &str) -> Script {
-    Script::new(&format!("{}\n{body}", include_str!("../lua/prelude.lua")))
+    Script::new(&format!(
+        "{}\n{}\n{body}",
+        include_str!("../lua/gcra.lua"),
+        include_str!("../lua/prelude.lua")
+    ))
 }
+
+/// The rate limiter on its own (KEYS[1] the counter; ARGV window µs, quota):
+/// the same GCRA that [`Change::limit`] runs inside the write step.
+pub const GCRA_SCRIPT: &str = concat!(
+    include_str!("../lua/gcra.lua"),
+    "\nreturn gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
+);
 
 pub(crate) struct Scripts {
     write: Script,
@@ -510,13 +551,28 @@ impl Tiers for RedisTiers {
             (Some(via), SponsorKey::Mnodes(id)) => Some((via, self.keys.activity(*id))),
             _ => None,
         };
+        // KEYS so far: the key, meta, pending, write list, and on a single
+        // server the sponsors set's three.
+        let mut keys = if self.colocated() { 7 } else { 4 };
         match &activity {
             Some((via, stream)) if self.colocated() => {
                 inv.key(stream);
+                keys += 1;
                 inv.arg(*via).arg(self.settings.activity_max.max(1));
             }
             _ => {
                 inv.arg("").arg(0);
+            }
+        }
+        match &change.limit {
+            Some(limit) => {
+                inv.key(limit.key);
+                inv.arg(keys + 1)
+                    .arg(limit.window_us)
+                    .arg(limit.quota.max(1));
+            }
+            None => {
+                inv.arg(0).arg(0).arg(0);
             }
         }
         let hash = matches!(change.key, SponsorKey::UserDetails(_));
@@ -527,14 +583,37 @@ impl Tiers for RedisTiers {
             }
         }
         let reply: Vec<Value> = self.run_local(inv).await?;
-        let code = int(reply.first().unwrap_or(&Value::Nil), "write")?;
-        if code == -3 {
-            let limit = int(reply.get(1).unwrap_or(&Value::Nil), "write")?.max(0) as u64;
-            return Ok(WriteReply::QuotaExceeded { limit });
+        let at = |i: usize| int(reply.get(i).unwrap_or(&Value::Nil), "write");
+        let code = at(0)?;
+        // The limit's count, when one was given: (remaining, reset µs) at `i`.
+        let rate = |i: usize| -> Result<Option<LimitCount>, SyncError> {
+            let remaining = at(i)?;
+            Ok((remaining >= 0).then(|| LimitCount {
+                allowed: true,
+                remaining: remaining as u64,
+                reset_us: at(i + 1).unwrap_or(0).max(0) as u64,
+                retry_us: 0,
+            }))
+        };
+        if code == -4 {
+            return Ok(WriteReply::RateLimited(LimitCount {
+                allowed: false,
+                remaining: at(1)?.max(0) as u64,
+                reset_us: at(2)?.max(0) as u64,
+                retry_us: at(3)?.max(0) as u64,
+            }));
         }
-        let [_, sp, cond, count, stamp, lost, recorded] = reply.as_slice() else {
+        if code == -3 {
+            let limit = at(1)?.max(0) as u64;
+            return Ok(WriteReply::QuotaExceeded {
+                limit,
+                rate: rate(2)?,
+            });
+        }
+        let [_, sp, cond, count, stamp, lost, recorded, ..] = reply.as_slice() else {
             return Err(SyncError::protocol("write", "short reply"));
         };
+        let rate = rate(7)?;
         if let (Some((via, stream)), false, 1) = (&activity, self.colocated(), code) {
             // The change is made and acknowledged whatever happens here: a
             // failure loses this one activity entry, never the change.
@@ -558,6 +637,7 @@ impl Tiers for RedisTiers {
             sponsors_lost: int(lost, "write")? == 1,
             recorded: int(recorded, "write")? == 1,
             stamp: text(stamp, "write")?.parse().ok(),
+            rate,
         })
     }
 

@@ -83,7 +83,7 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
         let store = store.clone();
         tokio::spawn(async move { store.exclusions(1).await.unwrap() })
     };
-    store.add_exclusion(2, "small", None).await.unwrap();
+    store.add_exclusion(2, "small", None, None).await.unwrap();
     let lag = poll(
         Duration::from_secs(3),
         "the small key mirrored during the big fetch-back",
@@ -97,8 +97,8 @@ async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
     assert_eq!(read.items.len(), BIG);
 
     // Writes, a read through SSCAN, a full comparison with the remote.
-    store.add_exclusion(1, "new", None).await.unwrap();
-    store.remove_exclusion(1, &id(7), None).await.unwrap();
+    store.add_exclusion(1, "new", None, None).await.unwrap();
+    store.remove_exclusion(1, &id(7), None, None).await.unwrap();
     assert_eq!(store.exclusions(1).await.unwrap().items.len(), BIG);
     store.drain(Duration::from_secs(30)).await.unwrap();
     let report = store.reconcile().await.unwrap();

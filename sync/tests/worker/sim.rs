@@ -396,6 +396,7 @@ impl Sim {
             items: &[(uid.as_str(), "")],
             status: None,
             via: None,
+            limit: None,
         };
         // A first call after a restart of the local Redis meets a dead connection.
         for attempt in 0.. {
@@ -452,6 +453,7 @@ impl Sim {
                     items: &[(m, "")],
                     status: Some(self.sponsor),
                     via: None,
+                    limit: None,
                 };
                 if self.api.write(&change).await.is_ok() {
                     *self.stats.entry("api writes").or_default() += 1;
