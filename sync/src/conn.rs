@@ -155,6 +155,9 @@ pub(crate) struct Topology {
     pub(crate) served: u32,
 }
 
+/// A live connection: its generation, the link, and its server's `run_id`.
+type Live = (u64, Link, Option<Arc<str>>);
+
 #[derive(Default)]
 struct State {
     /// The connection, its generation, and the server's `run_id` read on it
@@ -308,7 +311,7 @@ impl Conn {
     /// The live connection, or an error while waiting to reconnect; `None`
     /// when a connect is due. A plain mutex held for a clone only: every
     /// command of every request passes here.
-    fn current(&self) -> Option<RedisResult<(u64, Link, Option<Arc<str>>)>> {
+    fn current(&self) -> Option<RedisResult<Live>> {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((generation, conn, run_id)) = &st.conn {
             return Some(Ok((*generation, conn.clone(), run_id.clone())));
@@ -322,7 +325,7 @@ impl Conn {
         None
     }
 
-    async fn get(&self) -> RedisResult<(u64, Link, Option<Arc<str>>)> {
+    async fn get(&self) -> RedisResult<Live> {
         if let Some(ready) = self.current() {
             return ready;
         }
