@@ -8,7 +8,8 @@
 local function gcra(key, window, quota)
   local now_t = redis.call('TIME')
   local now = tonumber(now_t[1]) * 1000000 + tonumber(now_t[2])
-  local interval = math.floor(window / quota)
+  -- At least 1 µs: a quota above one per µs of the window is no limit.
+  local interval = math.max(1, math.floor(window / quota))
   local tat = tonumber(redis.call('GET', key) or '0') or 0
   if tat < now then tat = now end
   local new_tat = tat + interval
