@@ -136,6 +136,28 @@ async fn every_write_counts_once_whether_its_step_counts_it_or_not() {
     );
 }
 
+/// A quota above one request per µs of the window once divided by zero in
+/// the GCRA: the count came back unusable and the write was counted twice.
+#[tokio::test]
+async fn a_huge_quota_is_counted_once_in_the_write_step() {
+    let app = TestApp::builder()
+        .var("RATE_LIMIT_PER_MINUTE", 1_000_000_000)
+        .start()
+        .await;
+    let alice = app.sign_in("alice").await;
+    let response = alice
+        .client
+        .post(app.at("/exclude"))
+        .json(&json!({"id": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // One 1 µs interval of the 60 s window spent: counted once.
+    let limit = header(response.headers(), "ratelimit");
+    assert!(limit.starts_with("\"writes\";r=59999999;"), "{limit}");
+}
+
 #[tokio::test]
 async fn sign_in_pages_are_limited_per_client_address() {
     let app = TestApp::builder()
