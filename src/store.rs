@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use sponsorgate_sync::RedisLink;
 use sponsorgate_sync::{
-    AddOutcome, Limited, Members, StatusUpdate, SyncError, SyncStore, WriteOutcome,
+    AddOutcome, Limited, Members, RateLimit, StatusUpdate, SyncError, SyncStore, WriteOutcome,
 };
 
 use crate::node_id::NodeId;
-use crate::ratelimit::StepLimit;
 use crate::tokens::TokenRecord;
 
 /// How a change came: recorded with it in `user:{id}:activity`.
@@ -166,16 +165,11 @@ impl Store {
         user_id: u64,
         node_id: &NodeId,
         via: Via,
-        limit: Option<&StepLimit>,
+        limit: Option<RateLimit<'_>>,
     ) -> StoreResult<Limited<AddOutcome>> {
         Ok(self
             .data
-            .add_exclusion(
-                user_id,
-                node_id.as_str(),
-                Some(via.as_str()),
-                limit.map(StepLimit::as_rate),
-            )
+            .add_exclusion(user_id, node_id.as_str(), Some(via.as_str()), limit)
             .await?)
     }
 
@@ -186,16 +180,11 @@ impl Store {
         user_id: u64,
         node_id: &NodeId,
         via: Via,
-        limit: Option<&StepLimit>,
+        limit: Option<RateLimit<'_>>,
     ) -> StoreResult<Limited<WriteOutcome>> {
         Ok(self
             .data
-            .remove_exclusion(
-                user_id,
-                node_id.as_str(),
-                Some(via.as_str()),
-                limit.map(StepLimit::as_rate),
-            )
+            .remove_exclusion(user_id, node_id.as_str(), Some(via.as_str()), limit)
             .await?)
     }
 

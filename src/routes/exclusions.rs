@@ -192,7 +192,12 @@ pub async fn add_exclusion(
         check_if_match(&state, &headers, caller.user_id).await?;
         let Limited { outcome, rate } = state
             .store
-            .add_exclusion(caller.user_id, &id, caller.via, limit.as_deref())
+            .add_exclusion(
+                caller.user_id,
+                &id,
+                caller.via,
+                limit.as_deref().map(StepLimit::as_rate),
+            )
             .await?;
         counted = rate.map(Decision::from);
         match outcome {
@@ -409,7 +414,12 @@ pub async fn remove_exclusion(
     check_if_match(&state, &headers, caller.user_id).await?;
     let Limited { outcome, rate } = state
         .store
-        .remove_exclusion(caller.user_id, &id, caller.via, limit.as_deref())
+        .remove_exclusion(
+            caller.user_id,
+            &id,
+            caller.via,
+            limit.as_deref().map(StepLimit::as_rate),
+        )
         .await?;
     let mut response = match outcome {
         None => StatusCode::TOO_MANY_REQUESTS.into_response(),
@@ -445,7 +455,12 @@ pub async fn remove_exclusion_by_form(
         let id = NodeId::parse(id)?;
         let Limited { outcome, rate } = state
             .store
-            .remove_exclusion(user.0, &id, Via::Session, limit.as_deref())
+            .remove_exclusion(
+                user.0,
+                &id,
+                Via::Session,
+                limit.as_deref().map(StepLimit::as_rate),
+            )
             .await?;
         counted = rate.map(Decision::from);
         outcome.ok_or_else(|| AppError::new(ErrorCode::RateLimited, "too many requests"))
