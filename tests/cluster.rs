@@ -3,19 +3,26 @@
 //! (The sync guarantees themselves run in both modes in `sync_api.rs`.)
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use github_sim::FixtureSponsorship;
 use redis::Commands;
 use serde_json::json;
 
-use crate::common::app::{Mode, SignedIn};
+use crate::common::app::{Mode, SignedIn, TestAppBuilder};
 use crate::common::sync::{exclude, members, until_remote_has};
 use crate::common::{eventually, TestApp};
 
 /// Users whose `user:{id}:mnodes` and `user_details:{id}` keys land on every
 /// primary of a three-primary cluster (slots are fixed by the key names).
 const SPONSORS: [&str; 3] = ["alice", "carol", "dave"];
+
+/// An app on two three-primary clusters, sync on.
+fn clustered() -> TestAppBuilder {
+    TestApp::builder().mode(Mode::Cluster).with_remote()
+}
 
 async fn sponsors_signed_in(app: &TestApp) -> Vec<SignedIn> {
     let mut users = Vec::new();
@@ -31,11 +38,7 @@ async fn sponsors_signed_in(app: &TestApp) -> Vec<SignedIn> {
 
 #[tokio::test]
 async fn other_programs_writes_on_every_primary_are_mirrored_within_a_second() {
-    let app = TestApp::builder()
-        .mode(Mode::Cluster)
-        .with_remote()
-        .start()
-        .await;
+    let app = clustered().start().await;
     let users = sponsors_signed_in(&app).await;
     let cluster = app.local.cluster();
     let keys: Vec<(u64, String, String)> = users
@@ -81,12 +84,7 @@ async fn other_programs_writes_on_every_primary_are_mirrored_within_a_second() {
 
 #[tokio::test]
 async fn after_a_manual_failover_writes_on_the_new_primary_are_still_mirrored() {
-    let app = TestApp::builder()
-        .mode(Mode::Cluster)
-        .local_replicas(1)
-        .with_remote()
-        .start()
-        .await;
+    let app = clustered().local_replicas(1).start().await;
     let alice = app.sign_in("alice").await;
     exclude(&app, &alice, "before").await;
     let key = "user:1001:mnodes";
@@ -143,11 +141,7 @@ async fn after_a_manual_failover_writes_on_the_new_primary_are_still_mirrored() 
 
 #[tokio::test]
 async fn a_flushed_primary_loses_only_its_slots_and_they_are_fetched_back() {
-    let app = TestApp::builder()
-        .mode(Mode::Cluster)
-        .with_remote()
-        .start()
-        .await;
+    let app = clustered().start().await;
     let users = sponsors_signed_in(&app).await;
     for user in &users {
         for i in 0..5 {
@@ -215,11 +209,7 @@ async fn ready(app: &TestApp, want: serde_json::Value) -> u16 {
 
 #[tokio::test]
 async fn readyz_reports_a_tier_down_while_one_of_its_primaries_is() {
-    let mut app = TestApp::builder()
-        .mode(Mode::Cluster)
-        .with_remote()
-        .start()
-        .await;
+    let mut app = clustered().start().await;
     assert_eq!(
         ready(&app, json!({"local": "ok", "remote": "ok"})).await,
         200
@@ -246,18 +236,18 @@ async fn readyz_reports_a_tier_down_while_one_of_its_primaries_is() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_migration_loses_no_acknowledged_write() {
-    let app = TestApp::builder()
-        .mode(Mode::Cluster)
-        .with_remote()
-        .start()
-        .await;
+    let app = clustered().start().await;
     let alice = app.sign_in("alice").await;
     exclude(&app, &alice, "before").await;
     let key = "user:1001:mnodes";
 
-    // Writes run on their own while the key's slot moves.
+    // Writes run on their own while the key's slot moves; `answered`
+    // counts their answers, so the migration can wait for writes to land
+    // between its steps.
     let (client, url) = (alice.client.clone(), app.at("/exclude"));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&answered);
     let writer = tokio::spawn(async move {
         let mut acknowledged = vec!["before".to_owned()];
         let mut unavailable = 0;
@@ -272,6 +262,7 @@ async fn a_slot_migration_loses_no_acknowledged_write() {
                 .send()
                 .await
                 .unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
             match response.status().as_u16() {
                 200 => acknowledged.push(id),
                 503 => unavailable += 1,
@@ -282,11 +273,23 @@ async fn a_slot_migration_loses_no_acknowledged_write() {
     });
     let cluster = app.local.cluster();
     let to = (cluster.index_of(key) + 1) % 3;
-    tokio::task::block_in_place(|| {
-        cluster.migrate_slot_of(key, to, || std::thread::sleep(Duration::from_millis(50)))
-    });
+    // Between two steps of the migration, at least two more writes answered.
+    let progress = || {
+        let from = answered.load(Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while answered.load(Ordering::SeqCst) < from + 2 {
+            assert!(Instant::now() < deadline, "the writer stalled");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    tokio::task::block_in_place(|| cluster.migrate_slot_of(key, to, progress));
     // A few more writes on the slot's new home.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = answered.load(Ordering::SeqCst);
+    eventually(Duration::from_secs(5), "writes after the migration", || {
+        let n = answered.load(Ordering::SeqCst);
+        async move { (n >= after + 10).then_some(()) }
+    })
+    .await;
     stop_tx.send(true).unwrap();
     let (mut acknowledged, unavailable) = writer.await.unwrap();
     assert_eq!(cluster.index_of(key), to, "the slot moved");
