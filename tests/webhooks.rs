@@ -649,3 +649,60 @@ async fn grace_delays_demotions_and_a_promotion_cancels_them() {
     assert_eq!(me(&app, &alice).await["sponsor"], true);
     assert_eq!(ttl(&app, "user:1001:mnodes"), -1);
 }
+
+/// Scheduled changes written by a version before the schedule's keys had
+/// their hash tag are renamed at start (single server), and a second start
+/// (or a second instance) changes nothing.
+#[tokio::test]
+async fn scheduled_changes_under_the_old_key_names_are_renamed_at_start() {
+    let server = crate::common::redis::RedisServer::start();
+    let mut raw = server.conn();
+    let _: () = redis::cmd("ZADD")
+        .arg("sync:sponsorship:due")
+        .arg(123)
+        .arg(1001)
+        .query(&mut raw)
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("sync:sponsorship:pending")
+        .arg(1001)
+        .arg("{\"old\":true}")
+        .query(&mut raw)
+        .unwrap();
+    let mut link =
+        sponsorgate_sync::RedisLink::open(&server.url(), Duration::from_secs(2)).unwrap();
+    sponsorship::migrate_legacy_keys(&mut link).await.unwrap();
+    let due: Option<f64> = redis::cmd("ZSCORE")
+        .arg(sponsorship::PENDING_DUE)
+        .arg(1001)
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(due, Some(123.0));
+    let change: Option<String> = redis::cmd("HGET")
+        .arg(sponsorship::PENDING_CHANGES)
+        .arg(1001)
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(change.as_deref(), Some("{\"old\":true}"));
+    let left: i64 = redis::cmd("EXISTS")
+        .arg("sync:sponsorship:due")
+        .arg("sync:sponsorship:pending")
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(left, 0, "the old names are gone");
+
+    // An old key appearing again never replaces the current one.
+    let _: () = redis::cmd("ZADD")
+        .arg("sync:sponsorship:due")
+        .arg(999)
+        .arg(1001)
+        .query(&mut raw)
+        .unwrap();
+    sponsorship::migrate_legacy_keys(&mut link).await.unwrap();
+    let due: Option<f64> = redis::cmd("ZSCORE")
+        .arg(sponsorship::PENDING_DUE)
+        .arg(1001)
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(due, Some(123.0));
+}
