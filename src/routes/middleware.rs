@@ -90,7 +90,6 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     converted
 }
 
-/// Which limit a request falls under, by route template and method.
 /// The writes whose own step counts them against the write limit.
 fn counts_in_step(method: &Method, route: &str) -> bool {
     matches!(
@@ -99,6 +98,7 @@ fn counts_in_step(method: &Method, route: &str) -> bool {
     )
 }
 
+/// Which limit a request falls under, by route template and method.
 fn limit_of(method: &Method, route: &str) -> Option<&'static str> {
     match (method.as_str(), route) {
         ("POST", "/exclude")

@@ -39,6 +39,7 @@ async fn poll<F: FnMut() -> bool>(limit: Duration, what: &str, mut check: F) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_set_never_blocks_the_local_redis_and_costs_little_at_rest() {
+    let _alone = crate::MEASURING.lock().await;
     let local = RedisServer::start();
     let remote = RedisServer::start();
     let mut cfg = SyncConfig::new(local.url(), Some(remote.url()), "acme");

@@ -670,6 +670,7 @@ fn budget(name: &str, default: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulation_keeps_every_acknowledged_change_under_faults() {
+    let _alone = crate::MEASURING.lock().await;
     let steps = budget("SIM_STEPS", 20_000);
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
